@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// Builds the native addon from source with cargo and places it beside
+// index.js. Runs as the package's `install` script, so a consumer's
+// `npm install` builds it too: there are no prebuilt binaries to download.
+'use strict'
+
+const { spawnSync } = require('child_process')
+const fs = require('fs')
+const path = require('path')
+
+const root = path.resolve(__dirname, '..')
+const target = path.join(root, 'websocket-extensions-rs.node')
+const force = process.argv.includes('--force')
+
+function newestSource (dir) {
+  let newest = 0
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name)
+    const time = entry.isDirectory() ? newestSource(file) : fs.statSync(file).mtimeMs
+    if (time > newest) newest = time
+  }
+  return newest
+}
+
+function upToDate () {
+  if (!fs.existsSync(target)) return false
+  const built = fs.statSync(target).mtimeMs
+  const sources = [path.join(root, 'Cargo.toml'), path.join(root, 'build.rs')]
+    .filter((f) => fs.existsSync(f))
+    .map((f) => fs.statSync(f).mtimeMs)
+  return Math.max(newestSource(path.join(root, 'src')), ...sources) <= built
+}
+
+if (!force && upToDate()) process.exit(0)
+
+const cargo = process.env.CARGO || 'cargo'
+const probe = spawnSync(cargo, ['--version'], { encoding: 'utf8' })
+if (probe.error || probe.status !== 0) {
+  process.stderr.write([
+    '',
+    'websocket-extensions-rs: cannot build the native addon: Rust\'s `cargo` was not found.',
+    'This package compiles from source during `npm install` and needs a Rust toolchain',
+    '(stable, 1.80 or newer). Install it from https://rustup.rs (or your system\'s',
+    'package manager), make sure `cargo` is on PATH (or set CARGO=/path/to/cargo),',
+    'then run `npm install` again.',
+    ''
+  ].join('\n'))
+  process.exit(1)
+}
+
+const args = ['build', '--release', '--lib']
+if (fs.existsSync(path.join(root, 'Cargo.lock'))) args.push('--locked')
+console.log(`websocket-extensions-rs: building the native addon (${cargo} ${args.join(' ')})`)
+const build = spawnSync(cargo, args, { cwd: root, stdio: 'inherit' })
+if (build.status !== 0) {
+  process.stderr.write('\nwebsocket-extensions-rs: cargo build failed (output above).\n')
+  process.exit(build.status || 1)
+}
+
+const targetDir = process.env.CARGO_TARGET_DIR
+  ? path.resolve(root, process.env.CARGO_TARGET_DIR)
+  : path.join(root, 'target')
+const names = {
+  linux: 'libwebsocket_extensions_rs.so',
+  darwin: 'libwebsocket_extensions_rs.dylib',
+  win32: 'websocket_extensions_rs.dll'
+}
+const lib = path.join(targetDir, 'release', names[process.platform] || names.linux)
+// Copy to a temporary name and rename: a process that has the old addon
+// loaded keeps its mapping, and nobody sees a half-written file.
+fs.copyFileSync(lib, target + '.tmp')
+fs.renameSync(target + '.tmp', target)
+console.log('websocket-extensions-rs: built ' + path.relative(root, target))

@@ -1,0 +1,233 @@
+//! `websocket-extensions-rs`: the Rust core of a drop-in replacement for the
+//! npm package `websocket-extensions`, and its napi-rs binding.
+//!
+//! The core modules ([`parser`], [`negotiation`], [`pipeline`]) know nothing
+//! of Node and are tested by `cargo test`. This file is the binding: it
+//! converts values and nothing else. See `docs/ARCHITECTURE.md`.
+
+pub mod negotiation;
+pub mod parser;
+pub mod pipeline;
+
+use napi::bindgen_prelude::*;
+use napi::ValueType;
+use napi_derive::napi;
+use negotiation::{response_plan_json, ExtensionInfo, Registry};
+use pipeline::{Action, Direction, Pipeline};
+
+/// Parses a header into JSON (`[{"name", "params"}]`) for `JSON.parse`, or
+/// returns null when it does not match the grammar.
+#[napi(js_name = "parseHeaderJson")]
+pub fn parse_header_json(header: String) -> Option<String> {
+    parser::parse_header(&header)
+        .ok()
+        .map(|offers| parser::offers_to_json(&offers))
+}
+
+/// `serializeParams` once JavaScript has walked the params object: `values`
+/// holds, per key, `T` for `true`, `S` + text for a string and `R` + text for
+/// anything printed as is.
+#[napi(js_name = "serializeParams")]
+pub fn serialize_params(name: String, keys: Vec<String>, values: Vec<String>) -> String {
+    let values: Vec<parser::SerialValue> = values
+        .into_iter()
+        .map(|v| {
+            let text = v.get(1..).unwrap_or_default().to_owned();
+            match v.as_bytes().first() {
+                Some(b'T') => parser::SerialValue::Flag,
+                Some(b'S') => parser::SerialValue::Text(text),
+                _ => parser::SerialValue::Raw(text),
+            }
+        })
+        .collect();
+    parser::serialize_params(&name, keys.iter().map(String::as_str).zip(values.iter()))
+}
+
+// Actions cross to JavaScript packed in one double, so that taking one costs
+// a single call with no object made: bits 0-2 kind, bit 3 direction, bit 4
+// "more actions are queued", bits 5-20 cell, and the slot (or close ticket)
+// above 2^21.
+const KIND_CALL: f64 = 1.0;
+const KIND_PREFIX: f64 = 2.0;
+const KIND_DELIVER: f64 = 3.0;
+const KIND_DELIVER_ERROR: f64 = 4.0;
+const KIND_DROP: f64 = 5.0;
+const KIND_CLOSE_SESSION: f64 = 6.0;
+const KIND_CLOSED: f64 = 7.0;
+const MORE: f64 = 16.0;
+const REFUSED: f64 = -1.0;
+
+fn pack(action: Action, more: bool) -> f64 {
+    let (kind, dir, cell, slot) = match action {
+        Action::Call { cell, dir, slot } => (KIND_CALL, dir, cell, slot),
+        Action::Prefix { cell, slot } => (KIND_PREFIX, Direction::Outgoing, cell, slot),
+        Action::Deliver { dir, slot, error } => (
+            if error { KIND_DELIVER_ERROR } else { KIND_DELIVER },
+            dir,
+            0,
+            slot,
+        ),
+        Action::Drop { dir, slot } => (KIND_DROP, dir, 0, slot),
+        Action::CloseSession { cell } => (KIND_CLOSE_SESSION, Direction::Outgoing, cell, 0),
+        Action::Closed { ticket } => (KIND_CLOSED, Direction::Outgoing, 0, ticket),
+    };
+    kind + 8.0 * dir as u8 as f64
+        + if more { MORE } else { 0.0 }
+        + 32.0 * (cell & 0xffff) as f64
+        + 2_097_152.0 * slot as f64
+}
+
+fn direction(dir: u32) -> Result<Direction> {
+    Direction::from_index(dir).ok_or_else(|| Error::from_reason("direction must be 0 or 1"))
+}
+
+/// The container's state: registered extensions, RSV bits, and the
+/// pipeline. The JavaScript class `Extensions` (index.js) owns one and keeps
+/// the JavaScript objects (extensions, sessions, messages) it names by index.
+#[napi]
+pub struct Core {
+    registry: Registry,
+    pipeline: Pipeline,
+}
+
+impl Default for Core {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[napi]
+impl Core {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Core {
+            registry: Registry::default(),
+            pipeline: Pipeline::new(0),
+        }
+    }
+
+    /// Checks and registers an extension. Returns null, or the message of
+    /// the TypeError to throw.
+    #[napi]
+    pub fn add(&mut self, ext: Object) -> Result<Option<String>> {
+        let name = match ext.get::<Unknown>("name")? {
+            Some(v) if v.get_type()? == ValueType::String => {
+                ext.get::<String>("name")?.unwrap_or_default()
+            }
+            _ => return Ok(Some("extension.name must be a string".into())),
+        };
+        let is_permessage = match ext.get::<Unknown>("type")? {
+            Some(v) if v.get_type()? == ValueType::String => {
+                ext.get::<String>("type")?.as_deref() == Some("permessage")
+            }
+            _ => false,
+        };
+        if !is_permessage {
+            return Ok(Some("extension.type must be \"permessage\"".into()));
+        }
+        let mut rsv = [false; 3];
+        for (bit, key) in ["rsv1", "rsv2", "rsv3"].into_iter().enumerate() {
+            match ext.get::<Unknown>(key)? {
+                Some(v) if v.get_type()? == ValueType::Boolean => {
+                    rsv[bit] = ext.get::<bool>(key)?.unwrap_or(false);
+                }
+                _ => return Ok(Some(format!("extension.{key} must be true or false"))),
+            }
+        }
+        Ok(self.registry.add(ExtensionInfo { name, rsv }).err())
+    }
+
+    /// The client's offers grouped by registered extension, as JSON
+    /// `[[index, [params, ...]], ...]`, or null for an invalid header.
+    #[napi(js_name = "planResponse")]
+    pub fn plan_response(&self, header: String) -> Option<String> {
+        let offers = parser::parse_header(&header).ok()?;
+        Some(response_plan_json(
+            &self.registry.offers_by_extension(&offers),
+        ))
+    }
+
+    /// The registered index of the extension with this name, or -1.
+    #[napi(js_name = "indexOf")]
+    pub fn index_of(&self, name: String) -> i32 {
+        self.registry
+            .index_of(&name)
+            .map_or(-1, |i| i32::try_from(i).unwrap_or(-1))
+    }
+
+    /// The error for a server response whose extension uses a bit already
+    /// taken, or null when its bits are free.
+    #[napi]
+    pub fn conflict(&self, index: u32) -> Option<String> {
+        self.registry.conflict_message(index as usize)
+    }
+
+    #[napi]
+    pub fn reserve(&mut self, index: u32) {
+        self.registry.reserve(index as usize);
+    }
+
+    /// Sets up the pipeline with the given extensions in pipeline order and
+    /// returns the RSV bits message frames may carry (bit 0 for RSV1).
+    #[napi(js_name = "setPipeline")]
+    pub fn set_pipeline(&mut self, active: Vec<u32>) -> u32 {
+        let active: Vec<usize> = active.into_iter().map(|i| i as usize).collect();
+        self.pipeline = Pipeline::new(active.len());
+        self.registry.allowed_rsv(&active)
+    }
+
+    fn take(&mut self, take: bool) -> f64 {
+        if !take {
+            return 0.0;
+        }
+        match self.pipeline.next_action() {
+            Some(action) => pack(action, self.pipeline.has_actions()),
+            None => 0.0,
+        }
+    }
+
+    /// A message enters the pipeline. Returns -1 when the direction is
+    /// stopped; otherwise the first action when `take`, else 0.
+    #[napi]
+    pub fn submit(&mut self, dir: u32, slot: u32, take: bool) -> Result<f64> {
+        if !self.pipeline.submit(direction(dir)?, slot) {
+            return Ok(REFUSED);
+        }
+        Ok(self.take(take))
+    }
+
+    /// Takes over a message that JavaScript passed through the cells before
+    /// `cell` while the direction was idle.
+    #[napi]
+    pub fn adopt(&mut self, dir: u32, slot: u32, cell: u32) -> Result<bool> {
+        Ok(self.pipeline.adopt(direction(dir)?, slot, cell as usize))
+    }
+
+    /// A session called back. Returns the next action when `take`, else 0.
+    #[napi]
+    pub fn complete(
+        &mut self,
+        cell: u32,
+        dir: u32,
+        slot: u32,
+        error: bool,
+        take: bool,
+    ) -> Result<f64> {
+        self.pipeline
+            .complete(cell as usize, direction(dir)?, slot, error);
+        Ok(self.take(take))
+    }
+
+    /// The next action, or 0 when there is none.
+    #[napi]
+    pub fn next(&mut self) -> f64 {
+        self.take(true)
+    }
+
+    /// Stops both directions and asks every session to close once drained.
+    /// Returns the ticket that the matching "closed" action will carry.
+    #[napi]
+    pub fn close(&mut self) -> u32 {
+        self.pipeline.close()
+    }
+}

@@ -1,0 +1,498 @@
+//! The `Sec-WebSocket-Extensions` header grammar (RFC 6455 section 9.1, with
+//! RFC 7230 quoted strings), parsed in one pass over the bytes.
+//!
+//! ```text
+//! header = ext *( COM ext )
+//! ext    = token *( SEM param )
+//! param  = token [ EQL ( token / quoted ) ]
+//! ```
+//!
+//! `SEM`, `COM` and `EQL` allow linear white space on both sides. Every byte
+//! is looked at a bounded number of times, so time is linear in the length of
+//! the header whatever its shape (the original's regular expressions were not:
+//! CVE-2020-7662).
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// One extension parameter value as the header grammar gives it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParamValue {
+    /// A key with no value (`true` in JavaScript).
+    Flag,
+    /// A value that matches `^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`.
+    Number(f64),
+    Text(String),
+}
+
+/// The parameters of one offer or response, in header order; a key given
+/// twice appears twice.
+pub type Params = Vec<(String, ParamValue)>;
+
+/// One `name; key=value; ...` element of the header.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Offer {
+    pub name: String,
+    pub params: Params,
+}
+
+/// The header does not match the grammar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidHeader;
+
+const fn token_table() -> [bool; 256] {
+    let mut table = [false; 256];
+    let extra = b"!#$%&'*+-.^_`|~";
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    let mut c = b'0';
+    while c <= b'9' {
+        table[c as usize] = true;
+        c += 1;
+    }
+    c = b'A';
+    while c <= b'Z' {
+        table[c as usize] = true;
+        table[(c + 32) as usize] = true;
+        c += 1;
+    }
+    table
+}
+
+static TOKEN: [bool; 256] = token_table();
+
+/// Whether `b` may appear in a token.
+pub fn is_token_byte(b: u8) -> bool {
+    TOKEN[b as usize]
+}
+
+/// Whether `s` is a non-empty token.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// Whether `b` may appear unescaped inside a quoted string: anything but
+/// `"`, `\` and the controls other than tab. Bytes of non-ASCII characters
+/// are allowed.
+fn is_qdtext(b: u8) -> bool {
+    !matches!(b, 0x00..=0x08 | 0x0a..=0x1f | 0x7f | b'"' | b'\\')
+}
+
+/// Applies the number rule `^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`.
+pub fn number_value(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn value_of(text: String) -> ParamValue {
+    match number_value(&text) {
+        Some(n) => ParamValue::Number(n),
+        None => ParamValue::Text(text),
+    }
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    /// Skips linear white space: spaces and tabs, and `\r\n` followed by at
+    /// least one space or tab. A `\r` not starting such a fold is left alone
+    /// (and then fails the parse wherever it stands).
+    fn skip_lws(&mut self) {
+        loop {
+            match self.peek() {
+                Some(b' ' | b'\t') => self.pos += 1,
+                Some(b'\r')
+                    if self.bytes.get(self.pos + 1) == Some(&b'\n')
+                        && matches!(self.bytes.get(self.pos + 2), Some(b' ' | b'\t')) =>
+                {
+                    self.pos += 3
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Consumes `LWS sep LWS` when `sep` is next after optional white space.
+    /// Leaves the cursor where it was otherwise.
+    fn separator(&mut self, sep: u8) -> bool {
+        let start = self.pos;
+        self.skip_lws();
+        if self.peek() == Some(sep) {
+            self.pos += 1;
+            self.skip_lws();
+            true
+        } else {
+            self.pos = start;
+            false
+        }
+    }
+
+    fn token(&mut self) -> Result<&str, InvalidHeader> {
+        let start = self.pos;
+        while self.peek().is_some_and(is_token_byte) {
+            self.pos += 1;
+        }
+        if self.pos == start {
+            return Err(InvalidHeader);
+        }
+        // Token bytes are ASCII, so this slice is valid UTF-8.
+        std::str::from_utf8(&self.bytes[start..self.pos]).map_err(|_| InvalidHeader)
+    }
+
+    /// Reads a quoted string (the cursor is on its opening quote) and returns
+    /// its unescaped text.
+    fn quoted(&mut self) -> Result<String, InvalidHeader> {
+        self.pos += 1;
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return String::from_utf8(out).map_err(|_| InvalidHeader);
+                }
+                Some(b'\\') => match self.bytes.get(self.pos + 1) {
+                    Some(&c) if c.is_ascii() => {
+                        out.push(c);
+                        self.pos += 2;
+                    }
+                    _ => return Err(InvalidHeader),
+                },
+                Some(c) if is_qdtext(c) => {
+                    out.push(c);
+                    self.pos += 1;
+                }
+                _ => return Err(InvalidHeader),
+            }
+        }
+    }
+
+    fn param(&mut self) -> Result<(String, ParamValue), InvalidHeader> {
+        let key = self.token()?.to_owned();
+        if !self.separator(b'=') {
+            return Ok((key, ParamValue::Flag));
+        }
+        let value = if self.peek() == Some(b'"') {
+            self.quoted()?
+        } else {
+            self.token()?.to_owned()
+        };
+        Ok((key, value_of(value)))
+    }
+}
+
+/// Parses a header into its offers, in header order. The empty header has
+/// none.
+pub fn parse_header(header: &str) -> Result<Vec<Offer>, InvalidHeader> {
+    let mut offers = Vec::new();
+    if header.is_empty() {
+        return Ok(offers);
+    }
+    let mut cur = Cursor {
+        bytes: header.as_bytes(),
+        pos: 0,
+    };
+    loop {
+        let name = cur.token()?.to_owned();
+        let mut params = Params::new();
+        while cur.separator(b';') {
+            params.push(cur.param()?);
+        }
+        offers.push(Offer { name, params });
+        if cur.pos == cur.bytes.len() {
+            return Ok(offers);
+        }
+        if !cur.separator(b',') {
+            return Err(InvalidHeader);
+        }
+    }
+}
+
+/// A parameter value as `serializeParams` sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SerialValue {
+    /// JavaScript `true`: the key alone.
+    Flag,
+    /// Printed after `key=` exactly as given (numbers, and values that are
+    /// neither strings nor `true`, already converted with `String(value)`).
+    Raw(String),
+    /// A string: bare when it is a token, quoted otherwise.
+    Text(String),
+}
+
+/// Joins `name` and each parameter with `"; "`.
+pub fn serialize_params<'a, I>(name: &str, params: I) -> String
+where
+    I: IntoIterator<Item = (&'a str, &'a SerialValue)>,
+{
+    let mut out = String::from(name);
+    for (key, value) in params {
+        out.push_str("; ");
+        out.push_str(key);
+        match value {
+            SerialValue::Flag => {}
+            SerialValue::Raw(text) => {
+                out.push('=');
+                out.push_str(text);
+            }
+            SerialValue::Text(text) if is_token(text) => {
+                out.push('=');
+                out.push_str(text);
+            }
+            SerialValue::Text(text) => {
+                out.push_str("=\"");
+                for c in text.chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+            }
+        }
+    }
+    out
+}
+
+/// Writes the offers as JSON: `[{"name": ..., "params": {...}}, ...]`, each
+/// key once, a repeated key's values in an array. `JSON.parse` then builds
+/// objects whose keys are all own enumerable data properties, `__proto__`
+/// included, which plain assignment in JavaScript would not give.
+pub fn offers_to_json(offers: &[Offer]) -> String {
+    let mut out = String::with_capacity(64 * offers.len() + 2);
+    out.push('[');
+    for (i, offer) in offers.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        json_string(&mut out, &offer.name);
+        out.push_str(",\"params\":");
+        params_to_json(&mut out, &offer.params);
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
+/// Writes one params object as JSON (see [`offers_to_json`]). Linear in the
+/// number of params: values are grouped by key through a hash map.
+pub fn params_to_json(out: &mut String, params: &Params) {
+    let mut order: Vec<&str> = Vec::new();
+    let mut groups: HashMap<&str, Vec<&ParamValue>> = HashMap::new();
+    for (key, value) in params {
+        groups
+            .entry(key.as_str())
+            .or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            })
+            .push(value);
+    }
+    out.push('{');
+    for (i, key) in order.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(out, key);
+        out.push(':');
+        match groups[key].as_slice() {
+            [single] => json_value(out, single),
+            values => {
+                out.push('[');
+                for (j, v) in values.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    json_value(out, v);
+                }
+                out.push(']');
+            }
+        }
+    }
+    out.push('}');
+}
+
+fn json_value(out: &mut String, value: &ParamValue) {
+    match value {
+        ParamValue::Flag => out.push_str("true"),
+        // Rust prints finite doubles in plain decimal, which JSON accepts and
+        // reads back as the same double.
+        ParamValue::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        ParamValue::Text(s) => json_string(out, s),
+    }
+}
+
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(k: &str) -> (String, ParamValue) {
+        (k.into(), ParamValue::Flag)
+    }
+    fn num(k: &str, n: f64) -> (String, ParamValue) {
+        (k.into(), ParamValue::Number(n))
+    }
+    fn text(k: &str, v: &str) -> (String, ParamValue) {
+        (k.into(), ParamValue::Text(v.into()))
+    }
+    fn offer(name: &str, params: Params) -> Offer {
+        Offer {
+            name: name.into(),
+            params,
+        }
+    }
+
+    #[test]
+    fn valid_headers() {
+        let table: Vec<(&str, Vec<Offer>)> = vec![
+            ("", vec![]),
+            ("a", vec![offer("a", vec![])]),
+            ("a, b", vec![offer("a", vec![]), offer("b", vec![])]),
+            ("a,b", vec![offer("a", vec![]), offer("b", vec![])]),
+            ("a; b", vec![offer("a", vec![flag("b")])]),
+            ("a;b=1", vec![offer("a", vec![num("b", 1.0)])]),
+            ("a ; b = c", vec![offer("a", vec![text("b", "c")])]),
+            ("a\t;\tb", vec![offer("a", vec![flag("b")])]),
+            ("a\r\n ; b", vec![offer("a", vec![flag("b")])]),
+            ("a;\r\n\t\r\n b", vec![offer("a", vec![flag("b")])]),
+            ("a \r\n ,b", vec![offer("a", vec![]), offer("b", vec![])]),
+            ("a; b=\"1\"", vec![offer("a", vec![num("b", 1.0)])]),
+            ("a; b=\"x, y; z\"", vec![offer("a", vec![text("b", "x, y; z")])]),
+            ("a; b=\"q\\\"\"", vec![offer("a", vec![text("b", "q\"")])]),
+            ("a; b=\"\\\\\"", vec![offer("a", vec![text("b", "\\")])]),
+            ("a; b=\"\\x\"", vec![offer("a", vec![text("b", "x")])]),
+            ("a; b=\"\"", vec![offer("a", vec![text("b", "")])]),
+            ("a; b=\"\t\u{e9}\"", vec![offer("a", vec![text("b", "\t\u{e9}")])]),
+            ("a; b=-1.5", vec![offer("a", vec![num("b", -1.5)])]),
+            ("a; b=0", vec![offer("a", vec![num("b", 0.0)])]),
+            ("a; b=01", vec![offer("a", vec![text("b", "01")])]),
+            ("a; b=1e3", vec![offer("a", vec![text("b", "1e3")])]),
+            ("a; b=.5", vec![offer("a", vec![text("b", ".5")])]),
+            ("a; b=1.", vec![offer("a", vec![text("b", "1.")])]),
+            ("a; b=-", vec![offer("a", vec![text("b", "-")])]),
+            (
+                "a; b; b=\"hi\"",
+                vec![offer("a", vec![flag("b"), text("b", "hi")])],
+            ),
+            (
+                "Deflate; Max_Bits=10, x",
+                vec![offer("Deflate", vec![num("Max_Bits", 10.0)]), offer("x", vec![])],
+            ),
+        ];
+        for (header, expected) in table {
+            assert_eq!(parse_header(header), Ok(expected), "header {header:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_headers() {
+        let table = [
+            " a", "a ", "a,", ",a", "a,,b", "a;", "a; ", "a;;b", "a; b=", "a; =b", "a b",
+            "a; b c", "a; b=\"", "a; b=\"x", "a; b=\"x\\\"", "a; b=\"\\\u{e9}\"", "a; b=\"\n\"",
+            "a; b=\"\x7f\"", "a; b=c d", "a\r\n", "a\r\n;b", "a\n ;b", "a;\rb", "\u{e9}", "a; b=@",
+            "a; b=\"c\"d", "a=b", "a, ",
+        ];
+        for header in table {
+            assert_eq!(parse_header(header), Err(InvalidHeader), "header {header:?}");
+        }
+    }
+
+    #[test]
+    fn number_rule() {
+        for (s, n) in [("1", Some(1.0)), ("-0", Some(-0.0)), ("10.25", Some(10.25))] {
+            assert_eq!(number_value(s), n);
+        }
+        for s in ["", "-", "00", "1.", ".1", "1e5", "+1", "1.2.3", "0x1"] {
+            assert_eq!(number_value(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn serializes_each_value_kind() {
+        let params = [
+            ("a", SerialValue::Flag),
+            ("b", SerialValue::Raw("15".into())),
+            ("c", SerialValue::Text("tok".into())),
+            ("d", SerialValue::Text("has space".into())),
+            ("e", SerialValue::Text("q\"b\\".into())),
+            ("f", SerialValue::Text(String::new())),
+            ("g", SerialValue::Raw("false".into())),
+        ];
+        let out = serialize_params("x", params.iter().map(|(k, v)| (*k, v)));
+        assert_eq!(
+            out,
+            "x; a; b=15; c=tok; d=\"has space\"; e=\"q\\\"b\\\\\"; f=\"\"; g=false"
+        );
+    }
+
+    #[test]
+    fn json_groups_repeated_keys_and_escapes() {
+        let offers = parse_header("a; b; c=\"x\\\"y\"; b=\"hi\"; __proto__=1").unwrap();
+        assert_eq!(
+            offers_to_json(&offers),
+            r#"[{"name":"a","params":{"b":[true,"hi"],"c":"x\"y","__proto__":1}}]"#
+        );
+    }
+
+    #[test]
+    fn hostile_shapes_parse_in_one_pass() {
+        let n = 200_000;
+        let long = format!("a{}", "; b".repeat(n));
+        assert_eq!(parse_header(&long).unwrap()[0].params.len(), n);
+        assert!(offers_to_json(&parse_header(&long).unwrap()).ends_with("true]}}]"));
+        let unterminated = format!("a; b=\"{}", "\\\"".repeat(n));
+        assert_eq!(parse_header(&unterminated), Err(InvalidHeader));
+        let spaces = format!("a{}", " \r\n".repeat(n));
+        assert_eq!(parse_header(&spaces), Err(InvalidHeader));
+    }
+}
