@@ -1,0 +1,51 @@
+'use strict';
+
+// Extensions and sessions the container and pipeline specs share.
+
+const { Extensions } = require('./impl');
+
+// A valid extension object; `fields` replaces any of its properties.
+const extension = (name, fields = {}) => ({
+  name,
+  type: 'permessage',
+  rsv1: false,
+  rsv2: false,
+  rsv3: false,
+  createClientSession: () => taggingSession(name),
+  createServerSession: () => taggingSession(name),
+  ...fields
+});
+
+// A session that answers synchronously, appending its name to the array message.
+const taggingSession = (name) => ({
+  generateOffer: () => ({}),
+  activate: () => true,
+  generateResponse: () => ({}),
+  processOutgoingMessage: (message, cb) => cb(null, message.concat(name)),
+  processIncomingMessage: (message, cb) => cb(null, message.concat(name)),
+  close: () => {}
+});
+
+// A server-side container whose pipeline holds `sessions` ({ name: session }) in the
+// order given.
+const pipelineOf = (sessions, options) => {
+  const exts = new Extensions(options);
+  const names = Object.keys(sessions);
+  for (const name of names) {
+    exts.add(extension(name, { createServerSession: () => sessions[name] }));
+  }
+  exts.generateResponse(names.join(', '));
+  return exts;
+};
+
+// Sends `message` one way and returns what the callback got, asserting it ran before
+// processXMessage returned.
+const sendSync = (exts, direction, message) => {
+  let result = null;
+  const method = direction === 'outgoing' ? 'processOutgoingMessage' : 'processIncomingMessage';
+  exts[method](message, (error, out) => { result = { error, message: out }; });
+  if (!result) throw new Error(`the ${direction} callback did not run synchronously`);
+  return result;
+};
+
+module.exports = { extension, taggingSession, pipelineOf, sendSync };

@@ -1,0 +1,50 @@
+'use strict'
+// The `Sec-WebSocket-Extensions` grammar. Parsing and formatting happen in
+// Rust (src/parser.rs); this file only turns JavaScript values into what the
+// binding takes and back.
+const native = require('./binding')
+
+function invalidHeader (header) {
+  return new SyntaxError('Invalid Sec-WebSocket-Extensions header: ' + header)
+}
+
+// Returns the header as a string for the parser, '' for no header.
+function headerText (header) {
+  if (header === undefined || header === null) return ''
+  if (typeof header !== 'string') {
+    throw new TypeError('Sec-WebSocket-Extensions header must be a string, got ' + typeof header)
+  }
+  return header
+}
+
+// The parser hands back JSON because JSON.parse makes every key an own data
+// property, `__proto__` included, and builds the objects faster than the
+// binding could one property at a time.
+function parseHeader (header) {
+  const text = headerText(header)
+  if (text === '') return []
+  const json = native.parseHeaderJson(text)
+  if (json === null) throw invalidHeader(header)
+  return JSON.parse(json)
+}
+
+function serializeParams (name, params) {
+  const keys = []
+  const values = []
+  const print = (key, value) => {
+    if (value instanceof Array) {
+      value.forEach((v) => print(key, v))
+      return
+    }
+    keys.push(key)
+    if (value === true) values.push('T')
+    else if (typeof value === 'string') values.push('S' + value)
+    else values.push('R' + String(value))
+  }
+  for (const key in params) print(key, params[key])
+  return native.serializeParams(String(name), keys, values)
+}
+
+module.exports = { parseHeader, serializeParams }
+// For index.js, which parses the client's offers straight into its plan.
+Object.defineProperty(module.exports, 'internal', { value: { headerText, invalidHeader } })
