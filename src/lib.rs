@@ -62,7 +62,11 @@ fn pack(action: Action, more: bool) -> f64 {
         Action::Call { cell, dir, slot } => (KIND_CALL, dir, cell, slot),
         Action::Prefix { cell, slot } => (KIND_PREFIX, Direction::Outgoing, cell, slot),
         Action::Deliver { dir, slot, error } => (
-            if error { KIND_DELIVER_ERROR } else { KIND_DELIVER },
+            if error {
+                KIND_DELIVER_ERROR
+            } else {
+                KIND_DELIVER
+            },
             dir,
             0,
             slot,
@@ -219,8 +223,8 @@ impl Core {
     }
 
     /// The next action, or 0 when there is none.
-    #[napi]
-    pub fn next(&mut self) -> f64 {
+    #[napi(js_name = "next")]
+    pub fn next_action(&mut self) -> f64 {
         self.take(true)
     }
 

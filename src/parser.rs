@@ -407,12 +407,18 @@ mod tests {
             ("a;\r\n\t\r\n b", vec![offer("a", vec![flag("b")])]),
             ("a \r\n ,b", vec![offer("a", vec![]), offer("b", vec![])]),
             ("a; b=\"1\"", vec![offer("a", vec![num("b", 1.0)])]),
-            ("a; b=\"x, y; z\"", vec![offer("a", vec![text("b", "x, y; z")])]),
+            (
+                "a; b=\"x, y; z\"",
+                vec![offer("a", vec![text("b", "x, y; z")])],
+            ),
             ("a; b=\"q\\\"\"", vec![offer("a", vec![text("b", "q\"")])]),
             ("a; b=\"\\\\\"", vec![offer("a", vec![text("b", "\\")])]),
             ("a; b=\"\\x\"", vec![offer("a", vec![text("b", "x")])]),
             ("a; b=\"\"", vec![offer("a", vec![text("b", "")])]),
-            ("a; b=\"\t\u{e9}\"", vec![offer("a", vec![text("b", "\t\u{e9}")])]),
+            (
+                "a; b=\"\t\u{e9}\"",
+                vec![offer("a", vec![text("b", "\t\u{e9}")])],
+            ),
             ("a; b=-1.5", vec![offer("a", vec![num("b", -1.5)])]),
             ("a; b=0", vec![offer("a", vec![num("b", 0.0)])]),
             ("a; b=01", vec![offer("a", vec![text("b", "01")])]),
@@ -426,7 +432,10 @@ mod tests {
             ),
             (
                 "Deflate; Max_Bits=10, x",
-                vec![offer("Deflate", vec![num("Max_Bits", 10.0)]), offer("x", vec![])],
+                vec![
+                    offer("Deflate", vec![num("Max_Bits", 10.0)]),
+                    offer("x", vec![]),
+                ],
             ),
         ];
         for (header, expected) in table {
@@ -437,13 +446,41 @@ mod tests {
     #[test]
     fn invalid_headers() {
         let table = [
-            " a", "a ", "a,", ",a", "a,,b", "a;", "a; ", "a;;b", "a; b=", "a; =b", "a b",
-            "a; b c", "a; b=\"", "a; b=\"x", "a; b=\"x\\\"", "a; b=\"\\\u{e9}\"", "a; b=\"\n\"",
-            "a; b=\"\x7f\"", "a; b=c d", "a\r\n", "a\r\n;b", "a\n ;b", "a;\rb", "\u{e9}", "a; b=@",
-            "a; b=\"c\"d", "a=b", "a, ",
+            " a",
+            "a ",
+            "a,",
+            ",a",
+            "a,,b",
+            "a;",
+            "a; ",
+            "a;;b",
+            "a; b=",
+            "a; =b",
+            "a b",
+            "a; b c",
+            "a; b=\"",
+            "a; b=\"x",
+            "a; b=\"x\\\"",
+            "a; b=\"\\\u{e9}\"",
+            "a; b=\"\n\"",
+            "a; b=\"\x7f\"",
+            "a; b=c d",
+            "a\r\n",
+            "a\r\n;b",
+            "a\n ;b",
+            "a;\rb",
+            "\u{e9}",
+            "a; b=@",
+            "a; b=\"c\"d",
+            "a=b",
+            "a, ",
         ];
         for header in table {
-            assert_eq!(parse_header(header), Err(InvalidHeader), "header {header:?}");
+            assert_eq!(
+                parse_header(header),
+                Err(InvalidHeader),
+                "header {header:?}"
+            );
         }
     }
 

@@ -176,11 +176,13 @@ impl Pipeline {
         for &i in &rest {
             self.count_pending(i, dir);
         }
-        self.cells[cell].functors[dir as usize].queue.push_back(Record {
-            slot,
-            done: false,
-            error: false,
-        });
+        self.cells[cell].functors[dir as usize]
+            .queue
+            .push_back(Record {
+                slot,
+                done: false,
+                error: false,
+            });
         true
     }
 
@@ -226,11 +228,7 @@ impl Pipeline {
             return false;
         };
         let functor = &mut c.functors[dir as usize];
-        let Some(record) = functor
-            .queue
-            .iter_mut()
-            .find(|r| r.slot == slot && !r.done)
-        else {
+        let Some(record) = functor.queue.iter_mut().find(|r| r.slot == slot && !r.done) else {
             return false;
         };
         record.done = true;
@@ -339,27 +337,69 @@ mod tests {
     fn outgoing_passes_cells_first_to_last() {
         let mut p = Pipeline::new(2);
         assert!(p.submit(Outgoing, 7));
-        assert_eq!(drain(&mut p), [Call { cell: 0, dir: Outgoing, slot: 7 }]);
+        assert_eq!(
+            drain(&mut p),
+            [Call {
+                cell: 0,
+                dir: Outgoing,
+                slot: 7
+            }]
+        );
         assert!(p.complete(0, Outgoing, 7, false));
-        assert_eq!(drain(&mut p), [Call { cell: 1, dir: Outgoing, slot: 7 }]);
+        assert_eq!(
+            drain(&mut p),
+            [Call {
+                cell: 1,
+                dir: Outgoing,
+                slot: 7
+            }]
+        );
         assert!(p.complete(1, Outgoing, 7, false));
-        assert_eq!(drain(&mut p), [Deliver { dir: Outgoing, slot: 7, error: false }]);
+        assert_eq!(
+            drain(&mut p),
+            [Deliver {
+                dir: Outgoing,
+                slot: 7,
+                error: false
+            }]
+        );
     }
 
     #[test]
     fn incoming_passes_cells_last_to_first() {
         let mut p = Pipeline::new(2);
         p.submit(Incoming, 1);
-        assert_eq!(drain(&mut p), [Call { cell: 1, dir: Incoming, slot: 1 }]);
+        assert_eq!(
+            drain(&mut p),
+            [Call {
+                cell: 1,
+                dir: Incoming,
+                slot: 1
+            }]
+        );
         p.complete(1, Incoming, 1, false);
-        assert_eq!(drain(&mut p), [Call { cell: 0, dir: Incoming, slot: 1 }]);
+        assert_eq!(
+            drain(&mut p),
+            [Call {
+                cell: 0,
+                dir: Incoming,
+                slot: 1
+            }]
+        );
     }
 
     #[test]
     fn empty_pipeline_delivers_at_once() {
         let mut p = Pipeline::new(0);
         p.submit(Incoming, 3);
-        assert_eq!(drain(&mut p), [Deliver { dir: Incoming, slot: 3, error: false }]);
+        assert_eq!(
+            drain(&mut p),
+            [Deliver {
+                dir: Incoming,
+                slot: 3,
+                error: false
+            }]
+        );
     }
 
     #[test]
@@ -377,7 +417,11 @@ mod tests {
         assert_eq!(
             delivered,
             (0..3)
-                .map(|slot| Deliver { dir: Outgoing, slot, error: false })
+                .map(|slot| Deliver {
+                    dir: Outgoing,
+                    slot,
+                    error: false
+                })
                 .collect::<Vec<_>>()
         );
     }
@@ -389,7 +433,14 @@ mod tests {
         drain(&mut p);
         assert!(p.complete(0, Outgoing, 0, false));
         assert!(!p.complete(0, Outgoing, 0, true));
-        assert_eq!(drain(&mut p), [Deliver { dir: Outgoing, slot: 0, error: false }]);
+        assert_eq!(
+            drain(&mut p),
+            [Deliver {
+                dir: Outgoing,
+                slot: 0,
+                error: false
+            }]
+        );
         assert!(p.accepts(Outgoing));
     }
 
@@ -405,7 +456,11 @@ mod tests {
                 Prefix { cell: 0, slot: 0 },
                 Prefix { cell: 1, slot: 0 },
                 Prefix { cell: 2, slot: 0 },
-                Deliver { dir: Outgoing, slot: 0, error: true },
+                Deliver {
+                    dir: Outgoing,
+                    slot: 0,
+                    error: true
+                },
             ]
         );
         assert!(!p.accepts(Outgoing));
@@ -426,8 +481,15 @@ mod tests {
         assert_eq!(
             drain(&mut p),
             [
-                Call { cell: 1, dir: Outgoing, slot: 0 },
-                Drop { dir: Outgoing, slot: 2 },
+                Call {
+                    cell: 1,
+                    dir: Outgoing,
+                    slot: 0
+                },
+                Drop {
+                    dir: Outgoing,
+                    slot: 2
+                },
                 Prefix { cell: 0, slot: 1 },
             ]
         );
@@ -436,9 +498,17 @@ mod tests {
         assert_eq!(
             drain(&mut p),
             [
-                Deliver { dir: Outgoing, slot: 0, error: false },
+                Deliver {
+                    dir: Outgoing,
+                    slot: 0,
+                    error: false
+                },
                 Prefix { cell: 1, slot: 1 },
-                Deliver { dir: Outgoing, slot: 1, error: true },
+                Deliver {
+                    dir: Outgoing,
+                    slot: 1,
+                    error: true
+                },
             ]
         );
         // The late callback for the dropped message is ignored.
@@ -457,7 +527,13 @@ mod tests {
         p.complete(1, Outgoing, 0, true);
         drain(&mut p);
         p.complete(0, Outgoing, 1, false);
-        assert_eq!(drain(&mut p), [Drop { dir: Outgoing, slot: 1 }]);
+        assert_eq!(
+            drain(&mut p),
+            [Drop {
+                dir: Outgoing,
+                slot: 1
+            }]
+        );
     }
 
     #[test]
@@ -466,7 +542,11 @@ mod tests {
         let ticket = p.close();
         assert_eq!(
             drain(&mut p),
-            [CloseSession { cell: 0 }, CloseSession { cell: 1 }, Closed { ticket }]
+            [
+                CloseSession { cell: 0 },
+                CloseSession { cell: 1 },
+                Closed { ticket }
+            ]
         );
         assert!(!p.submit(Outgoing, 0));
         assert!(!p.submit(Incoming, 0));
@@ -485,13 +565,24 @@ mod tests {
         p.complete(1, Outgoing, 0, false);
         assert_eq!(
             drain(&mut p),
-            [Call { cell: 2, dir: Outgoing, slot: 0 }, CloseSession { cell: 1 }]
+            [
+                Call {
+                    cell: 2,
+                    dir: Outgoing,
+                    slot: 0
+                },
+                CloseSession { cell: 1 }
+            ]
         );
         p.complete(2, Outgoing, 0, false);
         assert_eq!(
             drain(&mut p),
             [
-                Deliver { dir: Outgoing, slot: 0, error: false },
+                Deliver {
+                    dir: Outgoing,
+                    slot: 0,
+                    error: false
+                },
                 CloseSession { cell: 2 },
                 Closed { ticket },
             ]
@@ -510,7 +601,11 @@ mod tests {
         assert_eq!(
             drain(&mut p),
             [
-                Deliver { dir: Incoming, slot: 0, error: false },
+                Deliver {
+                    dir: Incoming,
+                    slot: 0,
+                    error: false
+                },
                 CloseSession { cell: 0 },
                 Closed { ticket: first },
                 Closed { ticket: second },
@@ -531,7 +626,11 @@ mod tests {
         let ticket = p.close();
         assert_eq!(
             drain(&mut p),
-            [CloseSession { cell: 0 }, CloseSession { cell: 1 }, Closed { ticket }]
+            [
+                CloseSession { cell: 0 },
+                CloseSession { cell: 1 },
+                Closed { ticket }
+            ]
         );
     }
 
@@ -548,9 +647,17 @@ mod tests {
         assert_eq!(
             drain(&mut p),
             [
-                Call { cell: 2, dir: Outgoing, slot: 5 },
+                Call {
+                    cell: 2,
+                    dir: Outgoing,
+                    slot: 5
+                },
                 CloseSession { cell: 1 },
-                Deliver { dir: Outgoing, slot: 5, error: false },
+                Deliver {
+                    dir: Outgoing,
+                    slot: 5,
+                    error: false
+                },
                 CloseSession { cell: 2 },
                 Closed { ticket },
             ]
