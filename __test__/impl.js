@@ -44,4 +44,4 @@ if (isOriginal) {
 const itDeviation = isOriginal ? it.skip : it;
 const itNew = itDeviation;
 
-module.exports = { Extensions, parser, isOriginal, itDeviation, itNew };
+module.exports = { Extensions, parser, itDeviation, itNew };
