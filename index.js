@@ -9,6 +9,7 @@
 const native = require('./binding')
 const { parseHeader, serializeParams } = require('./parser')
 const { headerText, invalidHeader } = require('./parser').internal
+const { DeflateSession, processMessage } = require('./deflate').internal
 
 const OUTGOING = 0
 const INCOMING = 1
@@ -59,6 +60,13 @@ class Chain {
     this.context = context
     this.call = null
   }
+}
+
+// One active session in pipeline order. `codec` is set for this package's
+// native permessage-deflate, whose messages the pipeline hands straight to
+// the Rust codec instead of calling the session's JavaScript methods.
+function cell (ext, session) {
+  return { ext, session, codec: session instanceof DeflateSession ? session._codec : null }
 }
 
 function prefixError (error, name) {
@@ -135,7 +143,7 @@ class Extensions {
         throw new Error('Server sent unacceptable extension parameters: ' + serializeParams(name, params))
       }
       this._core.reserve(index)
-      cells.push({ ext: this._extensions[index], session })
+      cells.push(cell(this._extensions[index], session))
       active.push(index)
     }
     this._setPipeline(cells, active)
@@ -153,7 +161,7 @@ class Extensions {
       const session = ext.createServerSession(offers, this._options)
       if (!session) continue
       this._core.reserve(index)
-      cells.push({ ext, session })
+      cells.push(cell(ext, session))
       active.push(index)
       response.push(serializeParams(ext.name, session.generateResponse()))
     }
@@ -279,8 +287,11 @@ class Extensions {
       call.message = message
       if (!call.sync) self._continue(self._settle(call, !self._draining))
     }
+    const cell = this._cells[call.cell]
     try {
-      this._cells[call.cell].session[METHODS[call.dir]](value, handler)
+      if (cell.codec === null) cell.session[METHODS[call.dir]](value, handler)
+      else if (call.dir === INCOMING && !value.rsv1) handler(null, value)
+      else processMessage(cell.codec, call.dir, value, handler)
     } catch (error) {
       handler(error)
     }

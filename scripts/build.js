@@ -28,7 +28,8 @@ function upToDate () {
   const sources = [path.join(root, 'Cargo.toml'), path.join(root, 'build.rs')]
     .filter((f) => fs.existsSync(f))
     .map((f) => fs.statSync(f).mtimeMs)
-  return Math.max(newestSource(path.join(root, 'src')), ...sources) <= built
+  const dirs = ['src', 'core'].map((d) => path.join(root, d)).filter((d) => fs.existsSync(d))
+  return Math.max(...dirs.map(newestSource), ...sources) <= built
 }
 
 if (!force && upToDate()) process.exit(0)

@@ -1,19 +1,18 @@
-//! `websocket-extensions-rs`: the Rust core of a drop-in replacement for the
-//! npm package `websocket-extensions`, and its napi-rs binding.
+//! `websocket-extensions-rs`: the napi-rs binding of a drop-in replacement
+//! for the npm package `websocket-extensions`.
 //!
-//! The core modules ([`parser`], [`negotiation`], [`pipeline`]) know nothing
-//! of Node and are tested by `cargo test`. This file is the binding: it
+//! The protocol lives in the `websocket-extensions-core` crate (`core/`),
+//! which knows nothing of Node and is tested by `cargo test`. This crate
 //! converts values and nothing else. See `docs/ARCHITECTURE.md`.
 
-pub mod negotiation;
-pub mod parser;
-pub mod pipeline;
+pub mod deflate_binding;
 
 use napi::bindgen_prelude::*;
 use napi::ValueType;
 use napi_derive::napi;
-use negotiation::{response_plan_json, ExtensionInfo, Registry};
-use pipeline::{Action, Direction, Pipeline};
+use websocket_extensions_core::negotiation::{response_plan_json, ExtensionInfo, Registry};
+use websocket_extensions_core::parser;
+use websocket_extensions_core::pipeline::{Action, Direction, Pipeline};
 
 /// Parses a header into JSON (`[{"name", "params"}]`) for `JSON.parse`, or
 /// returns null when it does not match the grammar.

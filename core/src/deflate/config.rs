@@ -1,0 +1,378 @@
+//! The options of `configure(options)`, with the names permessage-deflate
+//! 0.1.7 uses, checked once at configure time so that nothing can fail later
+//! inside zlib.
+
+use std::fmt;
+
+/// A zlib compression strategy, numbered as Node's `zlib.constants` number them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Strategy {
+    #[default]
+    Default = 0,
+    Filtered = 1,
+    HuffmanOnly = 2,
+    Rle = 3,
+    Fixed = 4,
+}
+
+impl Strategy {
+    /// The strategy Node's zlib numbers `n`.
+    pub fn from_number(n: f64) -> Option<Strategy> {
+        Some(match n {
+            _ if n == 0.0 => Strategy::Default,
+            _ if n == 1.0 => Strategy::Filtered,
+            _ if n == 2.0 => Strategy::HuffmanOnly,
+            _ if n == 3.0 => Strategy::Rle,
+            _ if n == 4.0 => Strategy::Fixed,
+            _ => return None,
+        })
+    }
+}
+
+/// The configuration of one permessage-deflate extension object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeflateConfig {
+    /// -1 (zlib's default, 6) or 0..=9.
+    pub level: i32,
+    /// 1..=9.
+    pub mem_level: i32,
+    pub strategy: Strategy,
+    /// `noContextTakeover`: we reset our compressor after every message.
+    pub no_context_takeover: bool,
+    /// `maxWindowBits`: the largest window we compress with, 8..=15.
+    pub max_window_bits: Option<u8>,
+    /// `requestNoContextTakeover`: ask the peer to reset its compressor.
+    pub request_no_context_takeover: bool,
+    /// `requestMaxWindowBits`: the largest window we ask the peer to use, 8..=15.
+    pub request_max_window_bits: Option<u8>,
+}
+
+impl Default for DeflateConfig {
+    /// Node's zlib defaults: `Z_DEFAULT_COMPRESSION`, `Z_DEFAULT_MEMLEVEL`, `Z_DEFAULT_STRATEGY`.
+    fn default() -> Self {
+        DeflateConfig {
+            level: -1,
+            mem_level: 8,
+            strategy: Strategy::Default,
+            no_context_takeover: false,
+            max_window_bits: None,
+            request_no_context_takeover: false,
+            request_max_window_bits: None,
+        }
+    }
+}
+
+/// One option value as JavaScript gave it, converted by the binding.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptionValue {
+    /// The key is present with the value `undefined`: the option keeps its default.
+    Undefined,
+    Bool(bool),
+    Number(f64),
+    /// Anything else, named by its type (`"string"`, `"object"`, `"null"`, ...).
+    Other(String),
+}
+
+impl fmt::Display for OptionValue {
+    /// The value as JavaScript would print it, or its type.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionValue::Undefined => f.write_str("undefined"),
+            OptionValue::Bool(b) => write!(f, "{b}"),
+            OptionValue::Number(n) if n.is_infinite() => {
+                f.write_str(if *n > 0.0 { "Infinity" } else { "-Infinity" })
+            }
+            OptionValue::Number(n) => write!(f, "{n}"),
+            OptionValue::Other(type_name) => write!(f, "a value of type {type_name}"),
+        }
+    }
+}
+
+/// Why `configure(options)` refused its options.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfigError {
+    Unrecognized(String),
+    InvalidValue {
+        option: &'static str,
+        value: OptionValue,
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Unrecognized(key) => write!(f, "Unrecognized option: {key}"),
+            ConfigError::InvalidValue {
+                option,
+                value,
+                expected,
+            } => write!(
+                f,
+                "Invalid value for option {option}: {value} (expected {expected})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The keys permessage-deflate 0.1.7 accepts. `zlib` there replaces Node's
+/// zlib module; here it is accepted for compatibility and ignored, since the
+/// compression runs natively.
+pub const VALID_OPTIONS: [&str; 8] = [
+    "level",
+    "memLevel",
+    "strategy",
+    "noContextTakeover",
+    "maxWindowBits",
+    "requestNoContextTakeover",
+    "requestMaxWindowBits",
+    "zlib",
+];
+
+impl DeflateConfig {
+    /// `self` with `options` applied on top, as `configure(options)` does.
+    ///
+    /// Every key is checked before any value, so an unknown key is reported
+    /// even when another value is also wrong (the original's order).
+    /// `Undefined` leaves an option as it was.
+    pub fn with_options(&self, options: &[(String, OptionValue)]) -> Result<Self, ConfigError> {
+        if let Some((key, _)) = options
+            .iter()
+            .find(|(key, _)| !VALID_OPTIONS.contains(&key.as_str()))
+        {
+            return Err(ConfigError::Unrecognized(key.clone()));
+        }
+        let mut config = self.clone();
+        for (key, value) in options {
+            if *value == OptionValue::Undefined {
+                continue;
+            }
+            match key.as_str() {
+                "level" => {
+                    config.level = integer(value, "level", -1, 9, "an integer from -1 to 9")?
+                }
+                "memLevel" => {
+                    config.mem_level = integer(value, "memLevel", 1, 9, "an integer from 1 to 9")?
+                }
+                "strategy" => {
+                    config.strategy = match value {
+                        OptionValue::Number(n) => Strategy::from_number(*n),
+                        _ => None,
+                    }
+                    .ok_or_else(|| invalid("strategy", value, "one of 0, 1, 2, 3, 4"))?
+                }
+                "noContextTakeover" => {
+                    config.no_context_takeover = boolean(value, "noContextTakeover")?
+                }
+                "maxWindowBits" => {
+                    config.max_window_bits = Some(window_bits(value, "maxWindowBits")?)
+                }
+                "requestNoContextTakeover" => {
+                    config.request_no_context_takeover = boolean(value, "requestNoContextTakeover")?
+                }
+                "requestMaxWindowBits" => {
+                    config.request_max_window_bits =
+                        Some(window_bits(value, "requestMaxWindowBits")?)
+                }
+                _ => {} // "zlib"
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn invalid(option: &'static str, value: &OptionValue, expected: &'static str) -> ConfigError {
+    ConfigError::InvalidValue {
+        option,
+        value: value.clone(),
+        expected,
+    }
+}
+
+fn boolean(value: &OptionValue, option: &'static str) -> Result<bool, ConfigError> {
+    match value {
+        OptionValue::Bool(b) => Ok(*b),
+        _ => Err(invalid(option, value, "a boolean")),
+    }
+}
+
+fn integer(
+    value: &OptionValue,
+    option: &'static str,
+    min: i32,
+    max: i32,
+    expected: &'static str,
+) -> Result<i32, ConfigError> {
+    match value {
+        OptionValue::Number(n) if n.fract() == 0.0 && (min as f64..=max as f64).contains(n) => {
+            Ok(*n as i32)
+        }
+        _ => Err(invalid(option, value, expected)),
+    }
+}
+
+fn window_bits(value: &OptionValue, option: &'static str) -> Result<u8, ConfigError> {
+    match value {
+        OptionValue::Number(n) if n.fract() == 0.0 && (8.0..=15.0).contains(n) => Ok(*n as u8),
+        _ => Err(invalid(option, value, "an integer from 8 to 15")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(list: &[(&str, OptionValue)]) -> Vec<(String, OptionValue)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn configure(list: &[(&str, OptionValue)]) -> Result<DeflateConfig, String> {
+        DeflateConfig::default()
+            .with_options(&opts(list))
+            .map_err(|e| e.to_string())
+    }
+
+    use OptionValue::{Bool, Number, Other, Undefined};
+
+    #[test]
+    fn defaults_are_nodes_zlib_defaults() {
+        let c = configure(&[]).unwrap();
+        assert_eq!(c, DeflateConfig::default());
+        assert_eq!(
+            (c.level, c.mem_level, c.strategy),
+            (-1, 8, Strategy::Default)
+        );
+        assert_eq!((c.max_window_bits, c.request_max_window_bits), (None, None));
+    }
+
+    #[test]
+    fn every_option_is_applied() {
+        let c = configure(&[
+            ("level", Number(9.0)),
+            ("memLevel", Number(1.0)),
+            ("strategy", Number(3.0)),
+            ("noContextTakeover", Bool(true)),
+            ("maxWindowBits", Number(8.0)),
+            ("requestNoContextTakeover", Bool(true)),
+            ("requestMaxWindowBits", Number(15.0)),
+        ])
+        .unwrap();
+        assert_eq!(
+            c,
+            DeflateConfig {
+                level: 9,
+                mem_level: 1,
+                strategy: Strategy::Rle,
+                no_context_takeover: true,
+                max_window_bits: Some(8),
+                request_no_context_takeover: true,
+                request_max_window_bits: Some(15),
+            }
+        );
+    }
+
+    #[test]
+    fn valid_values_are_accepted() {
+        for n in -1..=9 {
+            assert_eq!(configure(&[("level", Number(n as f64))]).unwrap().level, n);
+        }
+        for n in 1..=9 {
+            assert_eq!(
+                configure(&[("memLevel", Number(n as f64))])
+                    .unwrap()
+                    .mem_level,
+                n
+            );
+        }
+        for (n, s) in [
+            (0.0, Strategy::Default),
+            (1.0, Strategy::Filtered),
+            (2.0, Strategy::HuffmanOnly),
+            (3.0, Strategy::Rle),
+            (4.0, Strategy::Fixed),
+        ] {
+            assert_eq!(configure(&[("strategy", Number(n))]).unwrap().strategy, s);
+        }
+        for n in 8..=15u8 {
+            let c = configure(&[
+                ("maxWindowBits", Number(n as f64)),
+                ("requestMaxWindowBits", Number(n as f64)),
+            ])
+            .unwrap();
+            assert_eq!(
+                (c.max_window_bits, c.request_max_window_bits),
+                (Some(n), Some(n))
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_values_name_the_option() {
+        let table: Vec<(&str, OptionValue, &str)> = vec![
+            ("maxWindowBits", Number(7.0), "Invalid value for option maxWindowBits: 7 (expected an integer from 8 to 15)"),
+            ("maxWindowBits", Number(16.0), "Invalid value for option maxWindowBits: 16 (expected an integer from 8 to 15)"),
+            ("maxWindowBits", Number(8.5), "Invalid value for option maxWindowBits: 8.5 (expected an integer from 8 to 15)"),
+            ("maxWindowBits", Bool(true), "Invalid value for option maxWindowBits: true (expected an integer from 8 to 15)"),
+            ("requestMaxWindowBits", Other("string".into()), "Invalid value for option requestMaxWindowBits: a value of type string (expected an integer from 8 to 15)"),
+            ("requestMaxWindowBits", Number(f64::NAN), "Invalid value for option requestMaxWindowBits: NaN (expected an integer from 8 to 15)"),
+            ("level", Number(10.0), "Invalid value for option level: 10 (expected an integer from -1 to 9)"),
+            ("level", Number(-2.0), "Invalid value for option level: -2 (expected an integer from -1 to 9)"),
+            ("level", Number(f64::INFINITY), "Invalid value for option level: Infinity (expected an integer from -1 to 9)"),
+            ("memLevel", Number(0.0), "Invalid value for option memLevel: 0 (expected an integer from 1 to 9)"),
+            ("memLevel", Number(10.0), "Invalid value for option memLevel: 10 (expected an integer from 1 to 9)"),
+            ("strategy", Number(5.0), "Invalid value for option strategy: 5 (expected one of 0, 1, 2, 3, 4)"),
+            ("strategy", Number(-1.0), "Invalid value for option strategy: -1 (expected one of 0, 1, 2, 3, 4)"),
+            ("strategy", Other("null".into()), "Invalid value for option strategy: a value of type null (expected one of 0, 1, 2, 3, 4)"),
+            ("noContextTakeover", Number(1.0), "Invalid value for option noContextTakeover: 1 (expected a boolean)"),
+            ("requestNoContextTakeover", Other("string".into()), "Invalid value for option requestNoContextTakeover: a value of type string (expected a boolean)"),
+        ];
+        for (key, value, message) in table {
+            assert_eq!(
+                configure(&[(key, value)]),
+                Err(message.to_string()),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_before_values_are_checked() {
+        assert_eq!(
+            configure(&[("level", Number(99.0)), ("windowBits", Number(9.0))]),
+            Err("Unrecognized option: windowBits".to_string())
+        );
+        assert_eq!(
+            configure(&[("MaxWindowBits", Number(9.0))]),
+            Err("Unrecognized option: MaxWindowBits".to_string())
+        );
+    }
+
+    #[test]
+    fn zlib_is_accepted_and_ignored() {
+        assert_eq!(
+            configure(&[("zlib", Other("object".into()))]),
+            Ok(DeflateConfig::default())
+        );
+    }
+
+    #[test]
+    fn undefined_keeps_the_previous_value() {
+        let base = configure(&[("level", Number(3.0)), ("maxWindowBits", Number(10.0))]).unwrap();
+        let c = base
+            .with_options(&opts(&[("level", Undefined), ("maxWindowBits", Undefined)]))
+            .unwrap();
+        assert_eq!(c, base);
+    }
+
+    #[test]
+    fn later_options_override_earlier_configuration() {
+        let base = configure(&[("level", Number(1.0)), ("memLevel", Number(2.0))]).unwrap();
+        let c = base.with_options(&opts(&[("level", Number(9.0))])).unwrap();
+        assert_eq!((c.level, c.mem_level), (9, 2));
+        assert_eq!(base.level, 1, "the receiver is untouched");
+    }
+}

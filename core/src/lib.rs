@@ -1,0 +1,17 @@
+//! The protocol core of `websocket-extensions-rs`, with no Node.js in it:
+//!
+//! - [`parser`]: the `Sec-WebSocket-Extensions` grammar and serializer;
+//! - [`negotiation`]: registered extensions, RSV bits, the original's errors;
+//! - [`pipeline`]: the order-keeping message pipeline, as a state machine;
+//! - [`deflate`] and [`deflate_session`]: permessage-deflate (RFC 7692);
+//! - [`offload`]: running codec lanes on worker threads, in order.
+//!
+//! The napi binding (the crate at the repository root) only converts values.
+//! See `docs/ARCHITECTURE.md`.
+
+pub mod deflate;
+pub mod deflate_session;
+pub mod negotiation;
+pub mod offload;
+pub mod parser;
+pub mod pipeline;

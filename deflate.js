@@ -1,0 +1,167 @@
+'use strict'
+// The native permessage-deflate extension (RFC 7692), with the options and
+// negotiation rules of the npm package permessage-deflate 0.1.7. Negotiation
+// and compression run in Rust (src/deflate/, src/deflate_session.rs); this
+// file builds the extension object and the session objects that any
+// websocket-extensions container can use. This package's own container
+// recognises the sessions and calls the codec directly (index.js).
+
+const native = require('./binding')
+
+const OUTGOING = 0
+const PENDING = 0
+const TOO_LARGE = 1
+
+// Results of messages processed on a worker thread come back here, by token.
+const pending = new Map()
+let nextToken = 1
+
+native.setOffloadCallback(function (token, code, data, message) {
+  const done = pending.get(token)
+  pending.delete(token)
+  if (done) done(code, data, message)
+})
+
+function codecError (code, message) {
+  const error = new Error(message)
+  // websocket-driver closes with the code its `type` names: 1009 here.
+  if (code === TOO_LARGE) error.type = 'too_large'
+  return error
+}
+
+function notBuffer () {
+  return new TypeError('permessage-deflate: message.data must be a Buffer')
+}
+
+// Runs one message through the codec. `done(error, message)` is called before
+// this returns when the message was processed inline, or later, from the
+// event loop, when it went to a worker thread.
+function processMessage (codec, dir, message, done) {
+  const data = message.data
+  if (!(data instanceof Uint8Array)) return done(notBuffer(), null)
+  const token = nextToken++
+  let result
+  try {
+    result = dir === OUTGOING ? codec.compress(data, token) : codec.decompress(data, token)
+  } catch (error) {
+    return done(error, null)
+  }
+  if (typeof result !== 'number') {
+    message.data = result
+    if (dir === OUTGOING) message.rsv1 = true
+    return done(null, message)
+  }
+  if (result === PENDING) {
+    pending.set(token, function (code, output, text) {
+      if (code >= 0) return done(codecError(code, text), null)
+      message.data = output
+      if (dir === OUTGOING) message.rsv1 = true
+      done(null, message)
+    })
+    return
+  }
+  done(codecError(result, codec.lastError), null)
+}
+
+// Turns params objects into the flat lists the binding takes: every key and
+// value in order (an array value gives the key once per element), and how
+// many each object has. Values other than true, numbers and strings become
+// `false`, which no parameter accepts.
+function flattenParams (list) {
+  const keys = []
+  const values = []
+  const counts = []
+  for (const params of list) {
+    let n = 0
+    const push = (key, value) => {
+      if (Array.isArray(value)) {
+        for (const v of value) push(key, v)
+        return
+      }
+      keys.push(key)
+      values.push(value === true || typeof value === 'number' || typeof value === 'string' ? value : false)
+      n += 1
+    }
+    for (const key in params) push(key, params[key])
+    counts.push(n)
+  }
+  return { keys, values, counts }
+}
+
+function maxLengthOf (options) {
+  return options && typeof options.maxLength === 'number' ? options.maxLength : undefined
+}
+
+// A session, as websocket-extensions containers call it.
+class DeflateSession {
+  constructor (codec) {
+    this._codec = codec
+  }
+
+  generateOffer () {
+    return JSON.parse(this._codec.generateOffer())
+  }
+
+  activate (params) {
+    const { keys, values } = flattenParams([params])
+    return this._codec.activate(keys, values)
+  }
+
+  generateResponse () {
+    return JSON.parse(this._codec.generateResponse())
+  }
+
+  processIncomingMessage (message, callback) {
+    if (!message.rsv1) return callback(null, message)
+    processMessage(this._codec, 1, message, callback)
+  }
+
+  processOutgoingMessage (message, callback) {
+    processMessage(this._codec, OUTGOING, message, callback)
+  }
+
+  close () {
+    this._codec.close()
+  }
+}
+
+function optionValue (value) {
+  if (typeof value === 'boolean' || typeof value === 'number') return value
+  if (value === null) return 'null'
+  return typeof value
+}
+
+function extension (config) {
+  return {
+    name: 'permessage-deflate',
+    type: 'permessage',
+    rsv1: true,
+    rsv2: false,
+    rsv3: false,
+
+    // A new extension with these options on top of this one's; the receiver
+    // is left as it was. Throws on unknown keys and out-of-range values.
+    configure (options) {
+      const keys = Object.keys(options || {})
+      return extension(config.configure(keys, keys.map((k) => optionValue(options[k]))))
+    },
+
+    createClientSession (options) {
+      return new DeflateSession(config.clientSession(maxLengthOf(options)))
+    },
+
+    createServerSession (offers, options) {
+      const { keys, values, counts } = flattenParams(offers)
+      const codec = config.serverSession(keys, values, counts, maxLengthOf(options))
+      return codec ? new DeflateSession(codec) : null
+    }
+  }
+}
+
+module.exports = extension(new native.DeflateExtension())
+
+// For index.js, which runs these sessions' codecs without going through
+// their JavaScript methods.
+Object.defineProperty(module.exports, 'internal', {
+  value: { DeflateSession, processMessage }
+})

@@ -1,0 +1,360 @@
+//! The napi binding of the native permessage-deflate: converts values and
+//! hands work to `deflate_session`; `deflate.js` builds the extension object
+//! from it.
+//!
+//! Large messages are processed on worker threads (`offload`). Their results
+//! come back through one threadsafe function per JavaScript thread, made when
+//! the first job starts and dropped when the last result has been delivered,
+//! so it keeps the event loop alive exactly while work is in flight and an
+//! idle session never does.
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use std::cell::RefCell;
+use std::sync::Arc;
+use websocket_extensions_core::deflate::{
+    CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
+};
+use websocket_extensions_core::deflate_session::{Outcome, Session};
+use websocket_extensions_core::parser::{params_to_json, ParamValue, Params};
+
+/// A job's result on its way back: the token JavaScript gave, and the data
+/// or the error code and text.
+struct Done {
+    token: f64,
+    result: Wire,
+}
+
+/// A result as it crosses back: the data, or an error code and its text.
+type Wire = std::result::Result<Vec<u8>, (i32, String)>;
+
+/// `(token, code, data, message)`, spread as four arguments.
+type DoneArgs = FnArgs<(f64, i32, Option<Buffer>, Option<String>)>;
+type Tsfn = ThreadsafeFunction<Done, Unknown<'static>, DoneArgs, Status, false>;
+
+/// Codes returned for a message instead of its data.
+const PENDING: i32 = 0;
+const TOO_LARGE: i32 = 1;
+const CORRUPT: i32 = 2;
+const INACTIVE: i32 = 3;
+const COMPRESS_FAILED: i32 = 4;
+
+struct Offload {
+    /// The JavaScript function results are delivered to.
+    callback: Option<FunctionRef<DoneArgs, Unknown<'static>>>,
+    /// Live while jobs are in flight.
+    tsfn: Option<Arc<Tsfn>>,
+    in_flight: u32,
+}
+
+thread_local! {
+    // One per JavaScript thread: each worker_thread that loads the addon has
+    // its own environment, callback and threadsafe function.
+    static OFFLOAD: RefCell<Offload> = const {
+        RefCell::new(Offload { callback: None, tsfn: None, in_flight: 0 })
+    };
+}
+
+/// Sets the function that receives offloaded results as
+/// `(token, code, data, message)`.
+#[napi(js_name = "setOffloadCallback")]
+pub fn set_offload_callback(callback: Function<DoneArgs, Unknown<'static>>) -> Result<()> {
+    let callback = callback.create_ref()?;
+    OFFLOAD.with(|o| o.borrow_mut().callback = Some(callback));
+    Ok(())
+}
+
+/// Takes a handle for one job, making the threadsafe function if none is
+/// live.
+fn begin_job(env: &Env) -> Result<Arc<Tsfn>> {
+    OFFLOAD.with(|o| {
+        let mut o = o.borrow_mut();
+        let tsfn = match &o.tsfn {
+            Some(tsfn) => Arc::clone(tsfn),
+            None => {
+                let callback = o
+                    .callback
+                    .as_ref()
+                    .ok_or_else(|| Error::from_reason("setOffloadCallback was not called"))?
+                    .borrow_back(env)?;
+                let tsfn = Arc::new(
+                    callback
+                        .build_threadsafe_function::<Done>()
+                        .callee_handled::<false>()
+                        .build_callback(|ctx| {
+                            finish_job();
+                            let done: Done = ctx.value;
+                            Ok(FnArgs::from(match done.result {
+                                Ok(data) => (done.token, -1, Some(Buffer::from(data)), None),
+                                Err((code, message)) => (done.token, code, None, Some(message)),
+                            }))
+                        })?,
+                );
+                o.tsfn = Some(Arc::clone(&tsfn));
+                tsfn
+            }
+        };
+        o.in_flight += 1;
+        Ok(tsfn)
+    })
+}
+
+/// Runs on the JavaScript thread as each result arrives.
+fn finish_job() {
+    OFFLOAD.with(|o| {
+        let mut o = o.borrow_mut();
+        o.in_flight = o.in_flight.saturating_sub(1);
+        if o.in_flight == 0 {
+            o.tsfn = None;
+        }
+    });
+}
+
+fn deliver_to<T: Send + 'static>(
+    tsfn: Arc<Tsfn>,
+    token: f64,
+    convert: fn(T) -> Wire,
+) -> Box<dyn FnOnce(T) + Send> {
+    Box::new(move |output| {
+        // Fails only when the environment is shutting down: the result has
+        // nowhere to go and is dropped.
+        let _ = tsfn.call(
+            Done {
+                token,
+                result: convert(output),
+            },
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+    })
+}
+
+fn compressed(r: std::result::Result<Vec<u8>, CompressError>) -> Wire {
+    r.map_err(|e| (COMPRESS_FAILED, e.to_string()))
+}
+
+fn inflated(r: std::result::Result<Vec<u8>, InflateError>) -> Wire {
+    r.map_err(|e| match e {
+        InflateError::TooLarge => (TOO_LARGE, e.to_string()),
+        InflateError::Corrupt(_) => (CORRUPT, e.to_string()),
+    })
+}
+
+/// Builds params from the flat form `deflate.js` sends: keys, values, and
+/// how many of them each offer has. `false` stands for any value that is
+/// not `true`, a number or a string, which no parameter accepts.
+fn params_from(
+    keys: Vec<String>,
+    values: Vec<Either3<bool, f64, String>>,
+    counts: &[u32],
+) -> Vec<Params> {
+    let mut pairs = keys.into_iter().zip(values.into_iter().map(|v| match v {
+        Either3::A(true) => ParamValue::Flag,
+        Either3::A(false) => ParamValue::Text("false".into()),
+        Either3::B(n) => ParamValue::Number(n),
+        Either3::C(s) => ParamValue::Text(s),
+    }));
+    counts
+        .iter()
+        .map(|&n| pairs.by_ref().take(n as usize).collect())
+        .collect()
+}
+
+fn params_json(params: &Params) -> String {
+    let mut out = String::new();
+    params_to_json(&mut out, params);
+    out
+}
+
+fn max_len(max_length: Option<f64>) -> Option<usize> {
+    max_length
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| n.min(usize::MAX as f64) as usize)
+}
+
+/// A configured permessage-deflate extension.
+#[napi]
+pub struct DeflateExtension {
+    config: DeflateConfig,
+}
+
+impl Default for DeflateExtension {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[napi]
+impl DeflateExtension {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        DeflateExtension {
+            config: DeflateConfig::default(),
+        }
+    }
+
+    /// A new extension with these options applied on top of this one's.
+    /// `values` holds booleans and numbers as they are, `undefined` as the
+    /// string "undefined", and any other value as the name of its type.
+    #[napi]
+    pub fn configure(
+        &self,
+        keys: Vec<String>,
+        values: Vec<Either3<bool, f64, String>>,
+    ) -> Result<DeflateExtension> {
+        let options: Vec<(String, OptionValue)> = keys
+            .into_iter()
+            .zip(values)
+            .map(|(k, v)| {
+                let v = match v {
+                    Either3::A(b) => OptionValue::Bool(b),
+                    Either3::B(n) => OptionValue::Number(n),
+                    Either3::C(t) if t == "undefined" => OptionValue::Undefined,
+                    Either3::C(t) => OptionValue::Other(t),
+                };
+                (k, v)
+            })
+            .collect();
+        self.config
+            .with_options(&options)
+            .map(|config| DeflateExtension { config })
+            .map_err(|e: ConfigError| Error::from_reason(e.to_string()))
+    }
+
+    #[napi(js_name = "clientSession")]
+    pub fn client_session(&self, max_length: Option<f64>) -> DeflateSession {
+        DeflateSession {
+            session: Session::client(self.config.clone(), max_len(max_length)),
+            last_error: None,
+        }
+    }
+
+    /// A server session for the first acceptable offer, or null.
+    #[napi(js_name = "serverSession")]
+    pub fn server_session(
+        &self,
+        keys: Vec<String>,
+        values: Vec<Either3<bool, f64, String>>,
+        counts: Vec<u32>,
+        max_length: Option<f64>,
+    ) -> Option<DeflateSession> {
+        let offers = params_from(keys, values, &counts);
+        Session::server(self.config.clone(), &offers, max_len(max_length)).map(|session| {
+            DeflateSession {
+                session,
+                last_error: None,
+            }
+        })
+    }
+}
+
+/// One negotiated (or negotiating) connection.
+#[napi]
+pub struct DeflateSession {
+    session: Session,
+    last_error: Option<String>,
+}
+
+#[napi]
+impl DeflateSession {
+    /// The client's offer, as JSON params.
+    #[napi(js_name = "generateOffer")]
+    pub fn generate_offer(&self) -> String {
+        params_json(&self.session.offer())
+    }
+
+    #[napi]
+    pub fn activate(&mut self, keys: Vec<String>, values: Vec<Either3<bool, f64, String>>) -> bool {
+        let count = keys.len() as u32;
+        let response = params_from(keys, values, &[count]);
+        response
+            .first()
+            .is_some_and(|params| self.session.activate(params))
+    }
+
+    /// The server's response, as JSON params.
+    #[napi(js_name = "generateResponse")]
+    pub fn generate_response(&self) -> Option<String> {
+        self.session.response().map(params_json)
+    }
+
+    /// The text of the last error code returned by `compress` or
+    /// `decompress`.
+    #[napi(getter, js_name = "lastError")]
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.clone()
+    }
+
+    fn code(&mut self, code: i32, message: String) -> Either<Buffer, i32> {
+        self.last_error = Some(message);
+        Either::B(code)
+    }
+
+    /// Compresses an outgoing message: its data, or a code (0: queued for a
+    /// worker, the result goes to the offload callback with `token`).
+    #[napi]
+    pub fn compress(
+        &mut self,
+        env: Env,
+        data: BufferSlice,
+        token: f64,
+    ) -> Result<Either<Buffer, i32>> {
+        let mut started = None;
+        let outcome = self.session.compress(&data, || {
+            let tsfn = begin_job(&env);
+            let deliver = tsfn
+                .as_ref()
+                .ok()
+                .map(|t| deliver_to(Arc::clone(t), token, compressed));
+            started = Some(tsfn);
+            deliver.unwrap_or_else(|| Box::new(|_| {}))
+        });
+        if let Some(Err(e)) = started {
+            return Err(e);
+        }
+        Ok(match outcome {
+            None => self.code(INACTIVE, "permessage-deflate session is not active".into()),
+            Some(Outcome::Queued) => Either::B(PENDING),
+            Some(Outcome::Done(Ok(out))) => Either::A(Buffer::from(out)),
+            Some(Outcome::Done(Err(e))) => self.code(COMPRESS_FAILED, e.to_string()),
+        })
+    }
+
+    /// Decompresses an incoming message, as `compress` does; codes 1 (too
+    /// large) and 2 (corrupt) are errors.
+    #[napi]
+    pub fn decompress(
+        &mut self,
+        env: Env,
+        data: BufferSlice,
+        token: f64,
+    ) -> Result<Either<Buffer, i32>> {
+        let mut started = None;
+        let outcome = self.session.decompress(&data, || {
+            let tsfn = begin_job(&env);
+            let deliver = tsfn
+                .as_ref()
+                .ok()
+                .map(|t| deliver_to(Arc::clone(t), token, inflated));
+            started = Some(tsfn);
+            deliver.unwrap_or_else(|| Box::new(|_| {}))
+        });
+        if let Some(Err(e)) = started {
+            return Err(e);
+        }
+        Ok(match outcome {
+            None => self.code(INACTIVE, "permessage-deflate session is not active".into()),
+            Some(Outcome::Queued) => Either::B(PENDING),
+            Some(Outcome::Done(result)) => match inflated(result) {
+                Ok(out) => Either::A(Buffer::from(out)),
+                Err((code, message)) => self.code(code, message),
+            },
+        })
+    }
+
+    /// Frees the codecs, at once or when work in flight is done.
+    #[napi]
+    pub fn close(&mut self) {
+        self.session.close();
+    }
+}
