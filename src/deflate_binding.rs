@@ -58,7 +58,7 @@ thread_local! {
 
 /// Sets the function that receives offloaded results as
 /// `(token, code, data, message)`.
-#[napi(js_name = "setOffloadCallback")]
+#[napi(catch_unwind, js_name = "setOffloadCallback")]
 pub fn set_offload_callback(callback: Function<DoneArgs, Unknown<'static>>) -> Result<()> {
     let callback = callback.create_ref()?;
     OFFLOAD.with(|o| o.borrow_mut().callback = Some(callback));
@@ -186,7 +186,7 @@ impl Default for DeflateExtension {
 
 #[napi]
 impl DeflateExtension {
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new() -> Self {
         DeflateExtension {
             config: DeflateConfig::default(),
@@ -196,7 +196,7 @@ impl DeflateExtension {
     /// A new extension with these options applied on top of this one's.
     /// `values` holds booleans and numbers as they are, `undefined` as the
     /// string "undefined", and any other value as the name of its type.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn configure(
         &self,
         keys: Vec<String>,
@@ -221,7 +221,7 @@ impl DeflateExtension {
             .map_err(|e: ConfigError| Error::from_reason(e.to_string()))
     }
 
-    #[napi(js_name = "clientSession")]
+    #[napi(catch_unwind, js_name = "clientSession")]
     pub fn client_session(&self, max_length: Option<f64>) -> DeflateSession {
         DeflateSession {
             session: Session::client(self.config.clone(), max_len(max_length)),
@@ -230,7 +230,7 @@ impl DeflateExtension {
     }
 
     /// A server session for the first acceptable offer, or null.
-    #[napi(js_name = "serverSession")]
+    #[napi(catch_unwind, js_name = "serverSession")]
     pub fn server_session(
         &self,
         keys: Vec<String>,
@@ -258,12 +258,12 @@ pub struct DeflateSession {
 #[napi]
 impl DeflateSession {
     /// The client's offer, as JSON params.
-    #[napi(js_name = "generateOffer")]
+    #[napi(catch_unwind, js_name = "generateOffer")]
     pub fn generate_offer(&self) -> String {
         params_json(&self.session.offer())
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn activate(&mut self, keys: Vec<String>, values: Vec<Either3<bool, f64, String>>) -> bool {
         let count = keys.len() as u32;
         let response = params_from(keys, values, &[count]);
@@ -273,14 +273,14 @@ impl DeflateSession {
     }
 
     /// The server's response, as JSON params.
-    #[napi(js_name = "generateResponse")]
+    #[napi(catch_unwind, js_name = "generateResponse")]
     pub fn generate_response(&self) -> Option<String> {
         self.session.response().map(params_json)
     }
 
     /// The text of the last error code returned by `compress` or
     /// `decompress`.
-    #[napi(getter, js_name = "lastError")]
+    #[napi(catch_unwind, getter, js_name = "lastError")]
     pub fn last_error(&self) -> Option<String> {
         self.last_error.clone()
     }
@@ -292,7 +292,7 @@ impl DeflateSession {
 
     /// Compresses an outgoing message: its data, or a code (0: queued for a
     /// worker, the result goes to the offload callback with `token`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn compress(
         &mut self,
         env: Env,
@@ -322,7 +322,7 @@ impl DeflateSession {
 
     /// Decompresses an incoming message, as `compress` does; codes 1 (too
     /// large) and 2 (corrupt) are errors.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn decompress(
         &mut self,
         env: Env,
@@ -353,7 +353,7 @@ impl DeflateSession {
     }
 
     /// Frees the codecs, at once or when work in flight is done.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&mut self) {
         self.session.close();
     }

@@ -28,7 +28,7 @@ use websocket_extensions_core::pipeline::{Action, Direction, Pipeline};
 
 /// Parses a header into JSON (`[{"name", "params"}]`) for `JSON.parse`, or
 /// returns null when it does not match the grammar.
-#[napi(js_name = "parseHeaderJson")]
+#[napi(catch_unwind, js_name = "parseHeaderJson")]
 pub fn parse_header_json(header: String) -> Option<String> {
     parser::parse_header(&header)
         .ok()
@@ -38,7 +38,7 @@ pub fn parse_header_json(header: String) -> Option<String> {
 /// `serializeParams` once JavaScript has walked the params object: `values`
 /// holds, per key, `T` for `true`, `S` + text for a string and `R` + text for
 /// anything printed as is.
-#[napi(js_name = "serializeParams")]
+#[napi(catch_unwind, js_name = "serializeParams")]
 pub fn serialize_params(name: String, keys: Vec<String>, values: Vec<String>) -> String {
     let values: Vec<parser::SerialValue> = values
         .into_iter()
@@ -113,7 +113,7 @@ impl Default for Core {
 
 #[napi]
 impl Core {
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new() -> Self {
         Core {
             registry: Registry::default(),
@@ -123,7 +123,7 @@ impl Core {
 
     /// Checks and registers an extension. Returns null, or the message of
     /// the TypeError to throw.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn add(&mut self, ext: Object) -> Result<Option<String>> {
         let name = match ext.get::<Unknown>("name")? {
             Some(v) if v.get_type()? == ValueType::String => {
@@ -154,7 +154,7 @@ impl Core {
 
     /// The client's offers grouped by registered extension, as JSON
     /// `[[index, [params, ...]], ...]`, or null for an invalid header.
-    #[napi(js_name = "planResponse")]
+    #[napi(catch_unwind, js_name = "planResponse")]
     pub fn plan_response(&self, header: String) -> Option<String> {
         let offers = parser::parse_header(&header).ok()?;
         Some(response_plan_json(
@@ -163,7 +163,7 @@ impl Core {
     }
 
     /// The registered index of the extension with this name, or -1.
-    #[napi(js_name = "indexOf")]
+    #[napi(catch_unwind, js_name = "indexOf")]
     pub fn index_of(&self, name: String) -> i32 {
         self.registry
             .index_of(&name)
@@ -172,19 +172,19 @@ impl Core {
 
     /// The error for a server response whose extension uses a bit already
     /// taken, or null when its bits are free.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn conflict(&self, index: u32) -> Option<String> {
         self.registry.conflict_message(index as usize)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn reserve(&mut self, index: u32) {
         self.registry.reserve(index as usize);
     }
 
     /// Sets up the pipeline with the given extensions in pipeline order and
     /// returns the RSV bits message frames may carry (bit 0 for RSV1).
-    #[napi(js_name = "setPipeline")]
+    #[napi(catch_unwind, js_name = "setPipeline")]
     pub fn set_pipeline(&mut self, active: Vec<u32>) -> u32 {
         let active: Vec<usize> = active.into_iter().map(|i| i as usize).collect();
         self.pipeline = Pipeline::new(active.len());
@@ -203,7 +203,7 @@ impl Core {
 
     /// A message enters the pipeline. Returns -1 when the direction is
     /// stopped; otherwise the first action when `take`, else 0.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn submit(&mut self, dir: u32, slot: u32, take: bool) -> Result<f64> {
         if !self.pipeline.submit(direction(dir)?, slot) {
             return Ok(REFUSED);
@@ -213,13 +213,13 @@ impl Core {
 
     /// Takes over a message that JavaScript passed through the cells before
     /// `cell` while the direction was idle.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn adopt(&mut self, dir: u32, slot: u32, cell: u32) -> Result<bool> {
         Ok(self.pipeline.adopt(direction(dir)?, slot, cell as usize))
     }
 
     /// A session called back. Returns the next action when `take`, else 0.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn complete(
         &mut self,
         cell: u32,
@@ -234,14 +234,14 @@ impl Core {
     }
 
     /// The next action, or 0 when there is none.
-    #[napi(js_name = "next")]
+    #[napi(catch_unwind, js_name = "next")]
     pub fn next_action(&mut self) -> f64 {
         self.take(true)
     }
 
     /// Stops both directions and asks every session to close once drained.
     /// Returns the ticket that the matching "closed" action will carry.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&mut self) -> u32 {
         self.pipeline.close()
     }

@@ -27,6 +27,9 @@ impl Codec for Deflater {
     fn release(&mut self) {
         self.0.release();
     }
+    fn panicked() -> Self::Output {
+        Err(CompressError("internal error in the compressor".into()))
+    }
 }
 
 pub struct Inflater {
@@ -41,6 +44,11 @@ impl Codec for Inflater {
     }
     fn release(&mut self) {
         self.codec.release();
+    }
+    fn panicked() -> Self::Output {
+        Err(InflateError::Corrupt(
+            "internal error in the decompressor".into(),
+        ))
     }
 }
 

@@ -23,6 +23,9 @@ pub trait Codec: Send + 'static {
     fn process(&mut self, input: &[u8]) -> Self::Output;
     /// Frees the codec's memory; it is allocated again on next use.
     fn release(&mut self);
+    /// The result of a message whose processing panicked. The codec has
+    /// been released by then.
+    fn panicked() -> Self::Output;
 }
 
 /// A queued message and where its result goes.
@@ -137,7 +140,15 @@ impl<C: Codec> Lane<C> {
                     }
                 }
             };
-            let output = codec.process(&job.input);
+            // A panic must not leave the lane without its codec, or later
+            // messages would wait forever: the message fails instead.
+            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                codec.process(&job.input)
+            }))
+            .unwrap_or_else(|_| {
+                codec.release();
+                C::panicked()
+            });
             drop(job.input);
             lock(&self.state).codec = Some(codec);
             (job.deliver)(output);
@@ -224,6 +235,9 @@ mod tests {
         fn release(&mut self) {
             self.released = true;
         }
+        fn panicked() -> Vec<u8> {
+            b"panicked".to_vec()
+        }
     }
 
     #[test]
@@ -255,6 +269,35 @@ mod tests {
         for (i, out) in outputs.iter().enumerate() {
             assert_eq!(out.len(), i + 1);
         }
+    }
+
+    struct Exploding;
+
+    impl Codec for Exploding {
+        type Output = Result<(), &'static str>;
+        fn process(&mut self, input: &[u8]) -> Self::Output {
+            assert!(input[0] != 0, "boom");
+            Ok(())
+        }
+        fn release(&mut self) {}
+        fn panicked() -> Self::Output {
+            Err("panicked")
+        }
+    }
+
+    #[test]
+    fn a_panicking_codec_fails_its_message_and_the_lane_goes_on() {
+        let lane = Lane::new(Exploding);
+        let (tx, rx) = mpsc::channel();
+        for first in [0u8, 1] {
+            let tx = tx.clone();
+            lane.enqueue(Job {
+                input: vec![first],
+                deliver: Box::new(move |out| tx.send(out).unwrap()),
+            });
+        }
+        assert_eq!(rx.recv().unwrap(), Err("panicked"));
+        assert_eq!(rx.recv().unwrap(), Ok(()));
     }
 
     #[test]
