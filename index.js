@@ -201,6 +201,7 @@ class Extensions {
 
   close (callback, context) {
     this._closed = true
+    this._offered = []
     this._stopped[OUTGOING] = this._stopped[INCOMING] = true
     if (this._cells === null) {
       if (callback) callback.call(context)
@@ -372,8 +373,14 @@ class Extensions {
         this._release(this._entries[slot])
         return 0
       case CLOSE_SESSION: {
-        const session = this._cells[cell].session
-        if (typeof session.close === 'function') session.close()
+        // The container lets go of the session as it closes it, so a closed
+        // connection's sessions (and their codecs) can be collected even
+        // while the driver still holds the container.
+        const entry = this._cells[cell]
+        const session = entry.session
+        entry.session = null
+        entry.codec = null
+        if (session && typeof session.close === 'function') session.close()
         return 0
       }
       case CLOSED: {
