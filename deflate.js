@@ -30,7 +30,7 @@ function codecError (code, message) {
 }
 
 function notBuffer () {
-  return new TypeError('permessage-deflate: message.data must be a Buffer')
+  return new TypeError('message.data must be a Buffer')
 }
 
 // Runs one message through the codec. `done(error, message)` is called before

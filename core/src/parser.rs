@@ -274,7 +274,10 @@ where
             SerialValue::Text(text) => {
                 out.push_str("=\"");
                 for c in text.chars() {
-                    if c == '"' || c == '\\' {
+                    // Quotes and backslashes must be escaped; so must the
+                    // controls a quoted string cannot hold, or the header
+                    // would not parse (found by fuzzing).
+                    if matches!(c, '"' | '\\' | '\u{0}'..='\u{8}' | '\n'..='\u{1f}' | '\u{7f}') {
                         out.push('\\');
                     }
                     out.push(c);
@@ -504,12 +507,23 @@ mod tests {
             ("e", SerialValue::Text("q\"b\\".into())),
             ("f", SerialValue::Text(String::new())),
             ("g", SerialValue::Raw("false".into())),
+            ("h", SerialValue::Text("tab\there\u{1}".into())),
         ];
         let out = serialize_params("x", params.iter().map(|(k, v)| (*k, v)));
         assert_eq!(
             out,
-            "x; a; b=15; c=tok; d=\"has space\"; e=\"q\\\"b\\\\\"; f=\"\"; g=false"
+            "x; a; b=15; c=tok; d=\"has space\"; e=\"q\\\"b\\\\\"; f=\"\"; g=false; h=\"tab\there\\\u{1}\""
         );
+    }
+
+    #[test]
+    fn escaped_controls_survive_a_round_trip() {
+        // Found by fuzzing: `\\` may quote a control character, which the
+        // serializer must then escape again.
+        let offers = parse_header("a; b=\"x\\\u{1}y\"").unwrap();
+        assert_eq!(offers[0].params, vec![text("b", "x\u{1}y")]);
+        let line = serialize_params("a", [("b", &SerialValue::Text("x\u{1}y".into()))]);
+        assert_eq!(parse_header(&line).unwrap(), offers);
     }
 
     #[test]
@@ -548,7 +562,7 @@ mod tests {
                 token().prop_map(SerialValue::Text),
                 // Any printable ASCII, tab and non-ASCII text, quotes and
                 // backslashes included: quoted and escaped on the way out.
-                "[ -~\t\u{e9}\u{4e2d}]{0,16}".prop_map(SerialValue::Text),
+                "[ -~\t\u{1}\u{1f}\u{7f}\u{e9}\u{4e2d}]{0,16}".prop_map(SerialValue::Text),
             ]
         }
 
