@@ -88,11 +88,60 @@ fn zlib_strategy(strategy: Strategy) -> zlib_rs::Strategy {
 }
 
 /// Compresses our outgoing messages.
+///
+/// zlib's compression state is large (about 260 KiB with a 15-bit window and
+/// memLevel 8) and costs more to set up than a small message costs to
+/// compress. So a session owns a state only from its second message on:
+/// - without context takeover, every message is compressed with a per-thread
+///   scratch state, reset after each use, and the session never owns one;
+/// - with context takeover, the first message also uses the scratch state, and
+///   the session keeps only the plaintext it sent (at most a window's worth).
+///   On the second message it makes its own state primed with that plaintext
+///   as the dictionary: the peer's window holds exactly those bytes, so the
+///   stream it receives is the same kind it would have got otherwise.
+///
+/// A connection that sends one message therefore costs a few KiB, not a
+/// quarter of a MiB.
 pub struct Compressor {
     config: zlib_rs::DeflateConfig,
     context_takeover: bool,
-    /// Made on first use; dropped by [`Compressor::release`] and on errors.
+    /// The session's own state, from its second message on (context takeover
+    /// only); dropped by [`Compressor::release`] and on errors.
     deflate: Option<Deflate>,
+    /// With context takeover and no state yet: what the first message sent,
+    /// the tail of the peer's window. `None` before anything was sent.
+    history: Option<Vec<u8>>,
+}
+
+thread_local! {
+    // One scratch state per thread (the JavaScript thread and each worker),
+    // for the configuration last used there.
+    static SCRATCH: std::cell::RefCell<Option<(zlib_rs::DeflateConfig, Deflate)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Compresses one message with the thread's scratch state, as a stream of
+/// its own (it refers to nothing sent before).
+fn compress_with_scratch(
+    config: zlib_rs::DeflateConfig,
+    input: &[u8],
+) -> Result<Vec<u8>, CompressError> {
+    SCRATCH.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(c, _)| *c != config) {
+            *slot = Some((config, Deflate::new_with_config(config)));
+        }
+        let Some((_, deflate)) = slot.as_mut() else {
+            return Err(CompressError("no scratch state".to_string()));
+        };
+        let result = deflate_message(deflate, input);
+        if result.is_ok() {
+            deflate.reset();
+        } else {
+            *slot = None;
+        }
+        result
+    })
 }
 
 impl Compressor {
@@ -112,38 +161,58 @@ impl Compressor {
             },
             context_takeover: params.outgoing.context_takeover,
             deflate: None,
+            history: None,
         }
+    }
+
+    fn window_size(&self) -> usize {
+        1 << self.config.window_bits.unsigned_abs()
     }
 
     /// Compresses one whole message.
     pub fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, CompressError> {
         let config = self.config;
-        let deflate = self
-            .deflate
-            .get_or_insert_with(|| Deflate::new_with_config(config));
-        match deflate_message(deflate, input) {
-            Ok(out) => {
-                if !self.context_takeover {
-                    deflate.reset();
+        if !self.context_takeover {
+            return compress_with_scratch(config, input);
+        }
+        if self.deflate.is_none() {
+            match self.history.take() {
+                None => {
+                    let out = compress_with_scratch(config, input)?;
+                    let keep = input.len().min(self.window_size());
+                    self.history = Some(input[input.len() - keep..].to_vec());
+                    return Ok(out);
                 }
-                Ok(out)
-            }
-            Err(e) => {
-                // A fresh stream needs nothing from the lost one, so the peer
-                // can still decode what we send next.
-                self.deflate = None;
-                Err(e)
+                Some(history) => {
+                    let mut deflate = Deflate::new_with_config(config);
+                    if !history.is_empty() {
+                        deflate.set_dictionary(&history).map_err(|e| {
+                            CompressError(format!("cannot prime the compressor: {}", e.as_str()))
+                        })?;
+                    }
+                    self.deflate = Some(deflate);
+                }
             }
         }
+        let Some(deflate) = self.deflate.as_mut() else {
+            return Err(CompressError("no compression state".to_string()));
+        };
+        deflate_message(deflate, input).inspect_err(|_| {
+            // A fresh stream needs nothing from the lost one, so the peer
+            // can still decode what we send next.
+            self.deflate = None;
+        })
     }
 
-    /// Frees the zlib state; the next message starts a new stream, which the
-    /// peer decodes whether or not it keeps its context.
+    /// Frees the zlib state and the kept plaintext; the next message starts
+    /// a new stream, which the peer decodes whether or not it keeps its
+    /// context.
     pub fn release(&mut self) {
         self.deflate = None;
+        self.history = None;
     }
 
-    /// Whether zlib state is currently allocated.
+    /// Whether the session owns zlib state now.
     pub fn is_allocated(&self) -> bool {
         self.deflate.is_some()
     }
@@ -815,7 +884,16 @@ mod tests {
             assert!(!compressor.is_allocated() && !decompressor.is_allocated());
             let message = compressor.compress(b"hello hello hello").unwrap();
             decompressor.decompress(&message, None).unwrap();
-            assert!(compressor.is_allocated());
+            // One message costs no state of the session's own.
+            assert!(!compressor.is_allocated());
+            // A second one does, with context takeover only, primed with the
+            // first: it refers back to it and still decodes.
+            let message = compressor.compress(b"hello hello hello").unwrap();
+            assert_eq!(decompressor.decompress(&message, None).unwrap(), b"hello hello hello");
+            assert_eq!(compressor.is_allocated(), takeover);
+            if takeover {
+                assert!(message.len() < 8, "the second message refers to the first");
+            }
             compressor.release();
             decompressor.release();
             assert!(!compressor.is_allocated() && !decompressor.is_allocated());
