@@ -93,6 +93,7 @@ class Extensions {
     this._entries = []
     this._free = []
     this._closers = new Map()
+    this._nextTicket = 0
     this._draining = false
     this._dirty = false
   }
@@ -105,8 +106,18 @@ class Extensions {
     return options
   }
 
+  // The checks of the fields are JavaScript's typeof, so they stay here; the
+  // registry (names, RSV bits, duplicates) is the core's.
   add (ext) {
-    const error = this._core.add(ext)
+    if (typeof ext.name !== 'string') throw new TypeError('extension.name must be a string')
+    if (ext.type !== 'permessage') throw new TypeError('extension.type must be "permessage"')
+    let bits = 0
+    for (let bit = 1; bit <= 3; bit++) {
+      const value = ext['rsv' + bit]
+      if (typeof value !== 'boolean') throw new TypeError('extension.rsv' + bit + ' must be true or false')
+      if (value) bits |= 1 << (bit - 1)
+    }
+    const error = this._core.add(ext.name, bits)
     if (error !== null) throw new TypeError(error)
     this._extensions.push(ext)
   }
@@ -121,7 +132,8 @@ class Extensions {
       offered[i] = session
       const params = session.generateOffer()
       if (!params) continue
-      for (const p of [].concat(params)) offers.push(serializeParams(ext.name, p))
+      // forEach, as the original: holes in an array of offers are skipped.
+      ;[].concat(params).forEach((p) => offers.push(serializeParams(ext.name, p)))
     }
     this._offered = offered
     return offers.length > 0 ? offers.join(', ') : null
@@ -156,11 +168,17 @@ class Extensions {
     const active = []
     const response = []
     for (const [index, offers] of JSON.parse(plan)) {
-      if (this._core.conflict(index) !== null) continue
+      // Take the extension's bits first (one native call instead of a check
+      // and a take); give them back if no session comes of it.
+      if (this._core.reserve(index) !== null) continue
       const ext = this._extensions[index]
-      const session = ext.createServerSession(offers, this._options)
+      let session
+      try {
+        session = ext.createServerSession(offers, this._options)
+      } finally {
+        if (!session) this._core.unreserve(index)
+      }
       if (!session) continue
-      this._core.reserve(index)
       cells.push(cell(ext, session))
       active.push(index)
       response.push(serializeParams(ext.name, session.generateResponse()))
@@ -210,8 +228,9 @@ class Extensions {
     for (const dir of [OUTGOING, INCOMING]) {
       if (this._chains[dir] !== null) this._adoptChain(dir)
     }
-    this._closers.set(this._core.close(), { callback, context })
-    this._continue(this._draining ? 0 : this._core.next())
+    const ticket = this._nextTicket++
+    this._closers.set(ticket, { callback, context })
+    this._continue(this._core.close(ticket, !this._draining))
   }
 
   _process (dir, message, callback, context) {
@@ -220,7 +239,7 @@ class Extensions {
       return
     }
     if (this._stopped[dir]) return
-    if (this._inflight[dir] === 0 && this._chains[dir] === null) {
+    if (this._inflight[dir] === 0 && this._chains[dir] === null && !this._draining) {
       this._runAhead(dir, message, callback, context)
       return
     }
@@ -265,7 +284,35 @@ class Extensions {
       chain.value = call.message
     }
     this._chains[dir] = null
-    callback.call(context, null, chain.value)
+    this._deliverAhead(callback, context, chain.value)
+  }
+
+  // Hands a message that ran ahead to the caller. The callback counts as part
+  // of a drain: a message it sends goes to the core and is run by the loop
+  // after it returns, so a driver that sends each message from inside the
+  // previous one's callback gets a loop, not a recursion as deep as its
+  // stream.
+  _deliverAhead (callback, context, message) {
+    this._draining = true
+    let failure = null
+    try {
+      callback.call(context, null, message)
+    } catch (error) {
+      failure = { error }
+    }
+    this._draining = false
+    if (this._dirty) {
+      this._dirty = false
+      const action = this._core.next()
+      if (action > 0) {
+        try {
+          this._run(action)
+        } catch (error) {
+          if (failure === null) failure = { error }
+        }
+      }
+    }
+    if (failure !== null) throw failure.error
   }
 
   _adoptChain (dir) {

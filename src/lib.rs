@@ -20,7 +20,6 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0\0";
 
 use napi::bindgen_prelude::*;
-use napi::ValueType;
 use napi_derive::napi;
 use websocket_extensions_core::negotiation::{response_plan_json, ExtensionInfo, Registry};
 use websocket_extensions_core::parser;
@@ -121,35 +120,13 @@ impl Core {
         }
     }
 
-    /// Checks and registers an extension. Returns null, or the message of
-    /// the TypeError to throw.
+    /// Registers an extension whose fields JavaScript has checked: its name
+    /// and RSV bits (bit 0 for RSV1). Returns null, or the message of the
+    /// TypeError to throw when the name is taken.
     #[napi(catch_unwind)]
-    pub fn add(&mut self, ext: Object) -> Result<Option<String>> {
-        let name = match ext.get::<Unknown>("name")? {
-            Some(v) if v.get_type()? == ValueType::String => {
-                ext.get::<String>("name")?.unwrap_or_default()
-            }
-            _ => return Ok(Some("extension.name must be a string".into())),
-        };
-        let is_permessage = match ext.get::<Unknown>("type")? {
-            Some(v) if v.get_type()? == ValueType::String => {
-                ext.get::<String>("type")?.as_deref() == Some("permessage")
-            }
-            _ => false,
-        };
-        if !is_permessage {
-            return Ok(Some("extension.type must be \"permessage\"".into()));
-        }
-        let mut rsv = [false; 3];
-        for (bit, key) in ["rsv1", "rsv2", "rsv3"].into_iter().enumerate() {
-            match ext.get::<Unknown>(key)? {
-                Some(v) if v.get_type()? == ValueType::Boolean => {
-                    rsv[bit] = ext.get::<bool>(key)?.unwrap_or(false);
-                }
-                _ => return Ok(Some(format!("extension.{key} must be true or false"))),
-            }
-        }
-        Ok(self.registry.add(ExtensionInfo { name, rsv }).err())
+    pub fn add(&mut self, name: String, rsv: u32) -> Option<String> {
+        let rsv = [rsv & 1 != 0, rsv & 2 != 0, rsv & 4 != 0];
+        self.registry.add(ExtensionInfo { name, rsv }).err()
     }
 
     /// The client's offers grouped by registered extension, as JSON
@@ -177,9 +154,23 @@ impl Core {
         self.registry.conflict_message(index as usize)
     }
 
+    /// Takes the extension's RSV bits if they are free. Returns null, or
+    /// the error for a server response whose extension uses a bit already
+    /// taken (and then takes nothing).
     #[napi(catch_unwind)]
-    pub fn reserve(&mut self, index: u32) {
-        self.registry.reserve(index as usize);
+    pub fn reserve(&mut self, index: u32) -> Option<String> {
+        let conflict = self.registry.conflict_message(index as usize);
+        if conflict.is_none() {
+            self.registry.reserve(index as usize);
+        }
+        conflict
+    }
+
+    /// Gives back the bits `reserve` just took, when the extension's session
+    /// did not come about after all.
+    #[napi(catch_unwind)]
+    pub fn unreserve(&mut self, index: u32) {
+        self.registry.unreserve(index as usize);
     }
 
     /// Sets up the pipeline with the given extensions in pipeline order and
@@ -239,10 +230,12 @@ impl Core {
         self.take(true)
     }
 
-    /// Stops both directions and asks every session to close once drained.
-    /// Returns the ticket that the matching "closed" action will carry.
+    /// Stops both directions and asks every session to close once drained;
+    /// the "closed" action will carry `ticket`. Returns the first action
+    /// when `take`, else 0.
     #[napi(catch_unwind)]
-    pub fn close(&mut self) -> u32 {
-        self.pipeline.close()
+    pub fn close(&mut self, ticket: u32, take: bool) -> f64 {
+        self.pipeline.close(ticket);
+        self.take(take)
     }
 }

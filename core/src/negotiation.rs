@@ -84,6 +84,18 @@ impl Registry {
         }
     }
 
+    /// Gives back the bits extension `index` holds.
+    pub fn unreserve(&mut self, index: usize) {
+        let Some(ext) = self.extensions.get(index) else {
+            return;
+        };
+        for holder in &mut self.reserved {
+            if holder.as_deref() == Some(ext.name.as_str()) {
+                *holder = None;
+            }
+        }
+    }
+
     /// For each registered extension, in registration order, that the client
     /// offered: its index and its offers, in header order.
     pub fn offers_by_extension<'a>(&self, offers: &'a [Offer]) -> Vec<(usize, Vec<&'a Offer>)> {
@@ -169,6 +181,9 @@ mod tests {
             Some("Server sent two extension responses that use the RSV2 bit: \"a\" and \"a\"")
         );
         assert_eq!(r.conflict(2), None);
+        r.unreserve(0);
+        assert_eq!(r.conflict(1), None);
+        r.reserve(0);
         assert_eq!(r.allowed_rsv(&[0]), 0b110);
         assert_eq!(r.allowed_rsv(&[0, 1]), 0b111);
         assert_eq!(r.allowed_rsv(&[]), 0);

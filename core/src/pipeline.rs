@@ -100,7 +100,6 @@ pub struct Pipeline {
     stopped: [bool; 2],
     actions: VecDeque<Action>,
     waiting_closes: Vec<u32>,
-    next_ticket: u32,
 }
 
 impl Pipeline {
@@ -277,19 +276,16 @@ impl Pipeline {
     }
 
     /// Stops both directions and closes each session as soon as the messages
-    /// it counts have left it. Returns the ticket that a [`Action::Closed`]
-    /// will carry once every session has closed.
-    pub fn close(&mut self) -> u32 {
+    /// it counts have left it. A [`Action::Closed`] carrying `ticket` follows
+    /// once every session has closed.
+    pub fn close(&mut self, ticket: u32) {
         self.stopped = [true, true];
-        let ticket = self.next_ticket;
-        self.next_ticket = self.next_ticket.wrapping_add(1);
         self.waiting_closes.push(ticket);
         for cell in 0..self.cells.len() {
             self.cells[cell].close_requested = true;
             self.close_if_drained(cell);
         }
         self.notify_if_all_closed();
-        ticket
     }
 
     fn close_if_drained(&mut self, cell: usize) {
@@ -539,7 +535,8 @@ mod tests {
     #[test]
     fn close_with_nothing_in_flight_closes_everything_at_once() {
         let mut p = Pipeline::new(2);
-        let ticket = p.close();
+        let ticket = 7;
+        p.close(ticket);
         assert_eq!(
             drain(&mut p),
             [
@@ -560,7 +557,8 @@ mod tests {
         p.complete(0, Outgoing, 0, false);
         drain(&mut p);
         // Message 0 is with cell 1, the slow one.
-        let ticket = p.close();
+        let ticket = 7;
+        p.close(ticket);
         assert_eq!(drain(&mut p), [CloseSession { cell: 0 }]);
         p.complete(1, Outgoing, 0, false);
         assert_eq!(
@@ -594,8 +592,9 @@ mod tests {
         let mut p = Pipeline::new(1);
         p.submit(Incoming, 0);
         drain(&mut p);
-        let first = p.close();
-        let second = p.close();
+        let (first, second) = (1, 2);
+        p.close(first);
+        p.close(second);
         assert_eq!(drain(&mut p), []);
         p.complete(0, Incoming, 0, false);
         assert_eq!(
@@ -611,7 +610,8 @@ mod tests {
                 Closed { ticket: second },
             ]
         );
-        let third = p.close();
+        let third = 3;
+        p.close(third);
         assert_eq!(drain(&mut p), [Closed { ticket: third }]);
     }
 
@@ -623,7 +623,8 @@ mod tests {
         drain(&mut p);
         p.complete(0, Outgoing, 0, true);
         drain(&mut p);
-        let ticket = p.close();
+        let ticket = 7;
+        p.close(ticket);
         assert_eq!(
             drain(&mut p),
             [
@@ -640,7 +641,8 @@ mod tests {
         assert!(p.adopt(Outgoing, 5, 1));
         assert!(!p.idle(Outgoing));
         // Cell 0 has already passed it, so it closes at once.
-        let ticket = p.close();
+        let ticket = 7;
+        p.close(ticket);
         assert_eq!(drain(&mut p), [CloseSession { cell: 0 }]);
         p.complete(1, Outgoing, 5, false);
         p.complete(2, Outgoing, 5, false);
@@ -670,7 +672,7 @@ mod tests {
         p.submit(Incoming, 0);
         assert!(!p.adopt(Incoming, 1, 0));
         assert!(p.adopt(Outgoing, 1, 0));
-        p.close();
+        p.close(0);
         assert!(!p.adopt(Outgoing, 2, 0));
     }
 
