@@ -72,10 +72,15 @@ describe('interop with a browser (headless Chromium)', function () {
     }
   })
 
-  afterEach(function () {
-    if (browser) browser.kill('SIGKILL')
+  afterEach(async function () {
+    if (browser && browser.exitCode === null) {
+      const gone = new Promise((resolve) => browser.once('exit', resolve))
+      // Chromium runs as a process group (renderers, GPU, utility): end all.
+      try { process.kill(-browser.pid, 'SIGKILL') } catch (_) { browser.kill('SIGKILL') }
+      await gone
+    }
     if (server) server.close()
-    if (profile) fs.rmSync(profile, { recursive: true, force: true })
+    if (profile) fs.rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
     browser = server = profile = null
   })
 
@@ -106,7 +111,7 @@ describe('interop with a browser (headless Chromium)', function () {
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--user-data-dir=' + profile, url
-    ], { stdio: 'ignore' })
+    ], { stdio: 'ignore', detached: true })
     const exited = new Promise((resolve, reject) => browser.on('exit', (code) => reject(new Error('Chromium exited early with ' + code))))
     const report = await Promise.race([result, exited])
 
