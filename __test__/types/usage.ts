@@ -2,6 +2,7 @@
 // describe a realistic use of the package.
 import Extensions = require('../..')
 import { parseHeader, serializeParams } from '../../parser'
+import deflate = require('../../deflate')
 
 interface Tagged extends Extensions.Message { tags: string[] }
 
@@ -45,4 +46,15 @@ const opts: { maxLength: number } = Extensions.validateOptions({ maxLength: 1 },
 const codes: number[] = Extensions.MESSAGE_OPCODES
 const parsed: Extensions.Offer[] = parseHeader('a; b=1')
 const line: string = serializeParams('a', { b: 1, c: true })
-console.log(offer, ok, opts, codes, parsed, line)
+
+const deflateOptions: deflate.DeflateOptions = { level: 9, memLevel: 8, strategy: 0, maxWindowBits: 12 }
+const tuned: deflate.DeflateExtension = deflate.configure(deflateOptions).configure({ requestMaxWindowBits: 10 })
+const native = new Extensions({ maxLength: 1 << 20 })
+native.add(tuned)
+native.add(deflate.configure({ noContextTakeover: true, requestNoContextTakeover: true }))
+const deflateName: 'permessage-deflate' = deflate.name
+const session: deflate.DeflateSession | null = deflate.createServerSession([{ client_max_window_bits: true }], { maxLength: 1024 })
+// @ts-expect-error: an unknown option is a type error (and throws at run time)
+deflate.configure({ windowBits: 15 })
+
+console.log(offer, ok, opts, codes, parsed, line, deflateName, session)

@@ -1,0 +1,61 @@
+// Type declarations for websocket-extensions-rs/deflate: the native
+// permessage-deflate extension (RFC 7692), with the options of the npm package
+// permessage-deflate 0.1.7.
+import Extensions = require('./index')
+
+declare namespace deflate {
+  /**
+   * Options of `configure`. Every one is optional; unknown keys throw
+   * `Error('Unrecognized option: ' + key)` and out-of-range values throw at
+   * `configure` time, with the option's name in the message.
+   */
+  interface DeflateOptions {
+    /** Compression level: 0 (store) to 9 (smallest), or -1 for zlib's default (6). Default -1. */
+    level?: number
+    /** Memory for the compressor's internal state, 1 to 9. Default 8. */
+    memLevel?: number
+    /**
+     * A zlib strategy, numbered as `zlib.constants` numbers them: 0 `Z_DEFAULT_STRATEGY`
+     * (the default), 1 `Z_FILTERED`, 2 `Z_HUFFMAN_ONLY`, 3 `Z_RLE`, 4 `Z_FIXED`.
+     */
+    strategy?: number
+    /** Reset our compressor after every message (and tell the peer so). Default false. */
+    noContextTakeover?: boolean
+    /** The largest LZ77 window we compress with, as bits: 8 to 15. Default 15. */
+    maxWindowBits?: number
+    /** Ask the peer to reset its compressor after every message. Default false. */
+    requestNoContextTakeover?: boolean
+    /** The largest window we ask the peer to compress with, as bits: 8 to 15. Default: no request. */
+    requestMaxWindowBits?: number
+    /** Accepted for compatibility with permessage-deflate and ignored: compression runs natively. */
+    zlib?: unknown
+  }
+
+  /**
+   * One connection's permessage-deflate session. Containers call these
+   * methods; this package's own container runs the codec without them.
+   */
+  interface DeflateSession extends Extensions.ClientSession, Extensions.ServerSession {
+    close (): void
+  }
+
+  /** The extension object, as `Extensions#add`, faye-websocket's `extensions` option and `driver.addExtension` take it. */
+  interface DeflateExtension extends Extensions.Extension {
+    readonly name: 'permessage-deflate'
+    readonly type: 'permessage'
+    readonly rsv1: true
+    readonly rsv2: false
+    readonly rsv3: false
+    /** A new extension with `options` on top of this one's; this one is left as it was. */
+    configure (options: DeflateOptions): DeflateExtension
+    /** `options.maxLength` bounds the size of each decompressed message. */
+    createClientSession (options?: Extensions.ContainerOptions): DeflateSession
+    /** A session for the first acceptable offer, or null when none is acceptable. */
+    createServerSession (offers: Extensions.Params[], options?: Extensions.ContainerOptions): DeflateSession | null
+  }
+}
+
+/** The permessage-deflate extension with its default options. */
+declare const deflate: deflate.DeflateExtension
+
+export = deflate
