@@ -49,18 +49,27 @@ if (probe.error || probe.status !== 0) {
   process.exit(1)
 }
 
-const args = ['build', '--release', '--lib']
+// Installed as a dependency, the build's intermediate files (some 400 MB)
+// would stay inside node_modules: build in a temporary directory instead and
+// remove it once the addon is copied out. In a checkout, target/ is kept so
+// rebuilds are quick.
+const installed = root.split(path.sep).includes('node_modules')
+const targetDir = process.env.CARGO_TARGET_DIR
+  ? path.resolve(root, process.env.CARGO_TARGET_DIR)
+  : installed
+    ? fs.mkdtempSync(path.join(require('os').tmpdir(), 'websocket-extensions-rs-build-'))
+    : path.join(root, 'target')
+const args = ['build', '--release', '--lib', '--target-dir', targetDir]
 if (fs.existsSync(path.join(root, 'Cargo.lock'))) args.push('--locked')
 console.log(`websocket-extensions-rs: building the native addon (${cargo} ${args.join(' ')})`)
 const build = spawnSync(cargo, args, { cwd: root, stdio: 'inherit' })
+const temporary = installed && !process.env.CARGO_TARGET_DIR
 if (build.status !== 0) {
+  if (temporary) fs.rmSync(targetDir, { recursive: true, force: true })
   process.stderr.write('\nwebsocket-extensions-rs: cargo build failed (output above).\n')
   process.exit(build.status || 1)
 }
 
-const targetDir = process.env.CARGO_TARGET_DIR
-  ? path.resolve(root, process.env.CARGO_TARGET_DIR)
-  : path.join(root, 'target')
 const names = {
   linux: 'libwebsocket_extensions_rs.so',
   darwin: 'libwebsocket_extensions_rs.dylib',
@@ -71,4 +80,5 @@ const lib = path.join(targetDir, 'release', names[process.platform] || names.lin
 // loaded keeps its mapping, and nobody sees a half-written file.
 fs.copyFileSync(lib, target + '.tmp')
 fs.renameSync(target + '.tmp', target)
+if (temporary) fs.rmSync(targetDir, { recursive: true, force: true })
 console.log('websocket-extensions-rs: built ' + path.relative(root, target))
