@@ -111,22 +111,32 @@ fn finish_job() {
     });
 }
 
-fn deliver_to<T: Send + 'static>(
-    tsfn: Arc<Tsfn>,
+/// Where a queued job's result goes: back to JavaScript with `token`. If no
+/// threadsafe function can be had, `failed` says why and the result is
+/// dropped (the caller throws).
+fn job_delivery<T: Send + 'static>(
+    env: &Env,
     token: f64,
     convert: fn(T) -> Wire,
+    failed: &mut Option<Error>,
 ) -> Box<dyn FnOnce(T) + Send> {
-    Box::new(move |output| {
-        // Fails only when the environment is shutting down: the result has
-        // nowhere to go and is dropped.
-        let _ = tsfn.call(
-            Done {
-                token,
-                result: convert(output),
-            },
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
-    })
+    match begin_job(env) {
+        Ok(tsfn) => Box::new(move |output| {
+            // Fails only when the environment is shutting down: the result
+            // has nowhere to go and is dropped.
+            let _ = tsfn.call(
+                Done {
+                    token,
+                    result: convert(output),
+                },
+                ThreadsafeFunctionCallMode::NonBlocking,
+            );
+        }),
+        Err(e) => {
+            *failed = Some(e);
+            Box::new(|_| {})
+        }
+    }
 }
 
 fn compressed(r: std::result::Result<Vec<u8>, CompressError>) -> Wire {
@@ -290,6 +300,22 @@ impl DeflateSession {
         Either::B(code)
     }
 
+    /// What JavaScript gets for a message: its data, or a code.
+    fn answer<O>(
+        &mut self,
+        outcome: Option<Outcome<O>>,
+        convert: fn(O) -> Wire,
+    ) -> Either<Buffer, i32> {
+        match outcome {
+            None => self.code(INACTIVE, "permessage-deflate session is not active".into()),
+            Some(Outcome::Queued) => Either::B(PENDING),
+            Some(Outcome::Done(result)) => match convert(result) {
+                Ok(out) => Either::A(Buffer::from(out)),
+                Err((code, message)) => self.code(code, message),
+            },
+        }
+    }
+
     /// Compresses an outgoing message: its data, or a code (0: queued for a
     /// worker, the result goes to the offload callback with `token`).
     #[napi(catch_unwind)]
@@ -299,25 +325,14 @@ impl DeflateSession {
         data: BufferSlice,
         token: f64,
     ) -> Result<Either<Buffer, i32>> {
-        let mut started = None;
-        let outcome = self.session.compress(&data, || {
-            let tsfn = begin_job(&env);
-            let deliver = tsfn
-                .as_ref()
-                .ok()
-                .map(|t| deliver_to(Arc::clone(t), token, compressed));
-            started = Some(tsfn);
-            deliver.unwrap_or_else(|| Box::new(|_| {}))
-        });
-        if let Some(Err(e)) = started {
-            return Err(e);
+        let mut failed = None;
+        let outcome = self
+            .session
+            .compress(&data, || job_delivery(&env, token, compressed, &mut failed));
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(self.answer(outcome, compressed)),
         }
-        Ok(match outcome {
-            None => self.code(INACTIVE, "permessage-deflate session is not active".into()),
-            Some(Outcome::Queued) => Either::B(PENDING),
-            Some(Outcome::Done(Ok(out))) => Either::A(Buffer::from(out)),
-            Some(Outcome::Done(Err(e))) => self.code(COMPRESS_FAILED, e.to_string()),
-        })
     }
 
     /// Decompresses an incoming message, as `compress` does; codes 1 (too
@@ -329,27 +344,14 @@ impl DeflateSession {
         data: BufferSlice,
         token: f64,
     ) -> Result<Either<Buffer, i32>> {
-        let mut started = None;
-        let outcome = self.session.decompress(&data, || {
-            let tsfn = begin_job(&env);
-            let deliver = tsfn
-                .as_ref()
-                .ok()
-                .map(|t| deliver_to(Arc::clone(t), token, inflated));
-            started = Some(tsfn);
-            deliver.unwrap_or_else(|| Box::new(|_| {}))
-        });
-        if let Some(Err(e)) = started {
-            return Err(e);
+        let mut failed = None;
+        let outcome = self
+            .session
+            .decompress(&data, || job_delivery(&env, token, inflated, &mut failed));
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(self.answer(outcome, inflated)),
         }
-        Ok(match outcome {
-            None => self.code(INACTIVE, "permessage-deflate session is not active".into()),
-            Some(Outcome::Queued) => Either::B(PENDING),
-            Some(Outcome::Done(result)) => match inflated(result) {
-                Ok(out) => Either::A(Buffer::from(out)),
-                Err((code, message)) => self.code(code, message),
-            },
-        })
     }
 
     /// Frees the codecs, at once or when work in flight is done.
