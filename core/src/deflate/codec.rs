@@ -889,7 +889,10 @@ mod tests {
             // A second one does, with context takeover only, primed with the
             // first: it refers back to it and still decodes.
             let message = compressor.compress(b"hello hello hello").unwrap();
-            assert_eq!(decompressor.decompress(&message, None).unwrap(), b"hello hello hello");
+            assert_eq!(
+                decompressor.decompress(&message, None).unwrap(),
+                b"hello hello hello"
+            );
             assert_eq!(compressor.is_allocated(), takeover);
             if takeover {
                 assert!(message.len() < 8, "the second message refers to the first");

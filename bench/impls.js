@@ -1,0 +1,112 @@
+'use strict'
+// The implementations side by side: this package, the original
+// websocket-extensions 0.2.0 (with permessage-deflate 0.1.7 for deflate),
+// and ws 8's PerMessageDeflate used directly. Each deflate implementation
+// gives a connected client/server pair with one `send` (the client
+// compresses, the server decompresses) and one `close`.
+
+const path = require('path')
+
+const Ours = require('..')
+const ourDeflate = require('../deflate')
+const Original = require('websocket-extensions-original')
+const permessageDeflate = require('permessage-deflate')
+
+// ws keeps these files out of its package exports; the file path reaches them.
+const wsLib = path.join(path.dirname(require.resolve('ws')), 'lib')
+const PerMessageDeflate = require(path.join(wsLib, 'permessage-deflate.js'))
+const wsExtension = require(path.join(wsLib, 'extension.js'))
+
+const CONTAINERS = {
+  ours: Ours,
+  original: Original
+}
+
+const DEFLATE = {
+  ours: ourDeflate,
+  original: permessageDeflate
+}
+
+// What a browser offers.
+const OFFER = 'permessage-deflate; client_max_window_bits'
+
+function frame (data, rsv1) {
+  return { opcode: 1, fin: true, rsv1, rsv2: false, rsv3: false, data }
+}
+
+// A client and a server container with permessage-deflate negotiated, as a
+// driver would set them up.
+function containerPair (name) {
+  const Extensions = CONTAINERS[name]
+  const client = new Extensions()
+  client.add(DEFLATE[name])
+  const server = new Extensions()
+  server.add(DEFLATE[name])
+  client.activate(server.generateResponse(client.generateOffer()))
+  return {
+    send (data, done) {
+      client.processOutgoingMessage(frame(data, false), function (error, out) {
+        if (error) return done(error)
+        const wire = out.data
+        server.processIncomingMessage(frame(wire, out.rsv1), function (error, message) {
+          if (error) return done(error)
+          done(null, message.data, wire.length)
+        })
+      })
+    },
+    close (done) {
+      let open = 2
+      const closed = () => { if (--open === 0) done() }
+      client.close(closed)
+      server.close(closed)
+    }
+  }
+}
+
+// ws's PerMessageDeflate on both ends, negotiated with offer/accept through
+// ws's own header format and parser, used the way ws's Sender and Receiver
+// use it (one message at a time per connection and direction).
+function wsPair () {
+  const client = new PerMessageDeflate({})
+  const server = new PerMessageDeflate({ isServer: true })
+  const offer = wsExtension.format({ [PerMessageDeflate.extensionName]: client.offer() })
+  server.accept(wsExtension.parse(offer)[PerMessageDeflate.extensionName])
+  const response = wsExtension.format({ [PerMessageDeflate.extensionName]: server.params })
+  client.accept(wsExtension.parse(response)[PerMessageDeflate.extensionName])
+  return {
+    send (data, done) {
+      client.compress(data, true, function (error, wire) {
+        if (error) return done(error)
+        server.decompress(wire, true, function (error, message) {
+          if (error) return done(error)
+          done(null, message, wire.length)
+        })
+      })
+    },
+    close (done) {
+      client.cleanup()
+      server.cleanup()
+      done()
+    }
+  }
+}
+
+const PAIRS = {
+  ours: () => containerPair('ours'),
+  original: () => containerPair('original'),
+  ws: wsPair
+}
+
+const LABELS = {
+  ours: 'websocket-extensions-rs',
+  original: 'websocket-extensions 0.2.0',
+  ws: 'ws 8 PerMessageDeflate'
+}
+
+const DEFLATE_LABELS = {
+  ours: 'websocket-extensions-rs + its deflate',
+  original: 'websocket-extensions 0.2.0 + permessage-deflate 0.1.7',
+  ws: 'ws ' + require(path.join(wsLib, '..', 'package.json')).version + ' PerMessageDeflate'
+}
+
+module.exports = { CONTAINERS, DEFLATE, OFFER, PAIRS, LABELS, DEFLATE_LABELS }
