@@ -33,6 +33,13 @@ type Wire = std::result::Result<Vec<u8>, (i32, String)>;
 type DoneArgs = FnArgs<(f64, i32, Option<Buffer>, Option<String>)>;
 type Tsfn = ThreadsafeFunction<Done, Unknown<'static>, DoneArgs, Status, false>;
 
+/// A message's data (copied or handed over), or a code instead of it.
+type Data<'env> = Either3<BufferSlice<'env>, Buffer, i32>;
+
+/// Results up to this size are copied into V8's memory rather than handed
+/// over as external buffers.
+const COPY_BELOW: usize = 64 * 1024;
+
 /// Codes returned for a message instead of its data.
 const PENDING: i32 = 0;
 const TOO_LARGE: i32 = 1;
@@ -295,62 +302,69 @@ impl DeflateSession {
         self.last_error.clone()
     }
 
-    fn code(&mut self, code: i32, message: String) -> Either<Buffer, i32> {
+    fn code<'env>(&mut self, code: i32, message: String) -> Data<'env> {
         self.last_error = Some(message);
-        Either::B(code)
+        Either3::C(code)
     }
 
-    /// What JavaScript gets for a message: its data, or a code.
-    fn answer<O>(
+    /// What JavaScript gets for a message: its data, or a code. Small
+    /// results are copied into a buffer V8 owns, which costs less than an
+    /// external buffer with a finalizer; large ones are handed over without
+    /// a copy.
+    fn answer<'env, O>(
         &mut self,
+        env: &'env Env,
         outcome: Option<Outcome<O>>,
         convert: fn(O) -> Wire,
-    ) -> Either<Buffer, i32> {
-        match outcome {
+    ) -> Result<Data<'env>> {
+        Ok(match outcome {
             None => self.code(INACTIVE, "permessage-deflate session is not active".into()),
-            Some(Outcome::Queued) => Either::B(PENDING),
+            Some(Outcome::Queued) => Either3::C(PENDING),
             Some(Outcome::Done(result)) => match convert(result) {
-                Ok(out) => Either::A(Buffer::from(out)),
+                Ok(out) if out.len() <= COPY_BELOW => {
+                    Either3::A(BufferSlice::copy_from(env, &out)?)
+                }
+                Ok(out) => Either3::B(Buffer::from(out)),
                 Err((code, message)) => self.code(code, message),
             },
-        }
+        })
     }
 
     /// Compresses an outgoing message: its data, or a code (0: queued for a
     /// worker, the result goes to the offload callback with `token`).
     #[napi(catch_unwind)]
-    pub fn compress(
+    pub fn compress<'env>(
         &mut self,
-        env: Env,
+        env: &'env Env,
         data: BufferSlice,
         token: f64,
-    ) -> Result<Either<Buffer, i32>> {
+    ) -> Result<Data<'env>> {
         let mut failed = None;
         let outcome = self
             .session
-            .compress(&data, || job_delivery(&env, token, compressed, &mut failed));
+            .compress(&data, || job_delivery(env, token, compressed, &mut failed));
         match failed {
             Some(e) => Err(e),
-            None => Ok(self.answer(outcome, compressed)),
+            None => self.answer(env, outcome, compressed),
         }
     }
 
     /// Decompresses an incoming message, as `compress` does; codes 1 (too
     /// large) and 2 (corrupt) are errors.
     #[napi(catch_unwind)]
-    pub fn decompress(
+    pub fn decompress<'env>(
         &mut self,
-        env: Env,
+        env: &'env Env,
         data: BufferSlice,
         token: f64,
-    ) -> Result<Either<Buffer, i32>> {
+    ) -> Result<Data<'env>> {
         let mut failed = None;
         let outcome = self
             .session
-            .decompress(&data, || job_delivery(&env, token, inflated, &mut failed));
+            .decompress(&data, || job_delivery(env, token, inflated, &mut failed));
         match failed {
             Some(e) => Err(e),
-            None => Ok(self.answer(outcome, inflated)),
+            None => self.answer(env, outcome, inflated),
         }
     }
 
