@@ -81,7 +81,9 @@ function prefixError (error, name) {
 class Extensions {
   constructor (options) {
     this._options = Extensions.validateOptions(options, ['maxLength'])
-    this._core = new native.Core()
+    // Made by the first add(): a container with no extensions (most of
+    // websocket-driver's) never needs native state, and never pays for it.
+    this._core = null
     this._extensions = []
     this._offered = []
     this._cells = null
@@ -117,6 +119,7 @@ class Extensions {
       if (typeof value !== 'boolean') throw new TypeError('extension.rsv' + bit + ' must be true or false')
       if (value) bits |= 1 << (bit - 1)
     }
+    if (this._core === null) this._core = new native.Core()
     const error = this._core.add(ext.name, bits)
     if (error !== null) throw new TypeError(error)
     this._extensions.push(ext)
@@ -144,7 +147,7 @@ class Extensions {
     const cells = []
     const active = []
     for (const { name, params } of responses) {
-      const index = this._core.indexOf(name)
+      const index = this._core === null ? -1 : this._core.indexOf(name)
       const session = index >= 0 ? this._offered[index] : undefined
       if (!session) {
         throw new Error('Server sent an extension response for unknown extension "' + name + '"')
@@ -162,6 +165,12 @@ class Extensions {
   }
 
   generateResponse (header) {
+    if (this._core === null) {
+      // Nothing registered: the header is only checked.
+      parseHeader(header)
+      this._setPipeline([], [])
+      return null
+    }
     const plan = this._core.planResponse(headerText(header))
     if (plan === null) throw invalidHeader(header)
     const cells = []
@@ -188,7 +197,7 @@ class Extensions {
   }
 
   _setPipeline (cells, active) {
-    const allowed = this._core.setPipeline(active)
+    const allowed = this._core === null ? 0 : this._core.setPipeline(active)
     this._rsv1 = (allowed & 1) !== 0
     this._rsv2 = (allowed & 2) !== 0
     this._rsv3 = (allowed & 4) !== 0
@@ -221,7 +230,7 @@ class Extensions {
     this._closed = true
     this._offered = []
     this._stopped[OUTGOING] = this._stopped[INCOMING] = true
-    if (this._cells === null) {
+    if (this._cells === null || this._cells.length === 0) {
       if (callback) callback.call(context)
       return
     }
