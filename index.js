@@ -167,7 +167,8 @@ class Extensions {
   generateResponse (header) {
     if (this._core === null) {
       // Nothing registered: the header is only checked.
-      parseHeader(header)
+      const text = headerText(header)
+      if (text !== '' && !native.isValidHeader(text)) throw invalidHeader(header)
       this._setPipeline([], [])
       return null
     }

@@ -132,4 +132,21 @@ function handshake (impl, count) {
   return ns / count
 }
 
-module.exports = { pipelineSync, pipelineAsync, validFrameRsv, handshake }
+// The same with no extension registered, as most websocket-driver
+// connections are: the offer is only parsed and nothing is accepted.
+function handshakePlain (impl, count) {
+  const Extensions = CONTAINERS[impl]
+  const closed = () => {}
+  let responses = 0
+  const start = now()
+  for (let i = 0; i < count; i++) {
+    const extensions = new Extensions()
+    if (extensions.generateResponse(OFFER) === null) responses++
+    extensions.close(closed)
+  }
+  const ns = Number(now() - start)
+  if (responses !== count) throw new Error('a container with no extensions accepted an offer')
+  return ns / count
+}
+
+module.exports = { pipelineSync, pipelineAsync, validFrameRsv, handshake, handshakePlain }

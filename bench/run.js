@@ -130,8 +130,12 @@ async function rsvSection () {
 }
 
 async function handshakeSection () {
-  return [await containerFigure('handshake', 'server handshake with deflate (new, add, generateResponse, close)', 'ns/handshake',
-    (impl) => micro.handshake(impl, PLAN.handshake))]
+  return [
+    await containerFigure('handshake', 'server handshake with deflate (new, add, generateResponse, close)', 'ns/handshake',
+      (impl) => micro.handshake(impl, PLAN.handshake)),
+    await containerFigure('handshake-plain', 'server handshake with no extension (new, generateResponse, close)', 'ns/handshake',
+      (impl) => micro.handshakePlain(impl, PLAN.handshake * 10))
+  ]
 }
 
 function corpora () {

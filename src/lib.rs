@@ -34,6 +34,13 @@ pub fn parse_header_json(header: String) -> Option<String> {
         .map(|offers| parser::offers_to_json(&offers))
 }
 
+/// Whether a header matches the grammar, for a container with nothing to
+/// negotiate: no offers are built.
+#[napi(catch_unwind, js_name = "isValidHeader")]
+pub fn is_valid_header(header: String) -> bool {
+    parser::parse_header(&header).is_ok()
+}
+
 /// `serializeParams` once JavaScript has walked the params object: `values`
 /// holds, per key, `T` for `true`, `S` + text for a string and `R` + text for
 /// anything printed as is.
