@@ -27,6 +27,9 @@ const CLOSED = 7
 const MORE = 16
 const SLOT_UNIT = 2097152
 
+// Frees a container's native state once the container is collected.
+const freeCores = new FinalizationRegistry((core) => native.coreFree(core))
+
 // One message while the core knows it: the value it has now (the message,
 // or the error that replaced it) and the caller's callback.
 class Entry {
@@ -81,8 +84,9 @@ function prefixError (error, name) {
 class Extensions {
   constructor (options) {
     this._options = Extensions.validateOptions(options, ['maxLength'])
-    // Made by the first add(): a container with no extensions (most of
-    // websocket-driver's) never needs native state, and never pays for it.
+    // The number of this container's native state, made by the first add():
+    // a container with no extensions (most of websocket-driver's) never
+    // needs any, and never pays for it.
     this._core = null
     this._extensions = []
     this._offered = []
@@ -119,8 +123,11 @@ class Extensions {
       if (typeof value !== 'boolean') throw new TypeError('extension.rsv' + bit + ' must be true or false')
       if (value) bits |= 1 << (bit - 1)
     }
-    if (this._core === null) this._core = new native.Core()
-    const error = this._core.add(ext.name, bits)
+    if (this._core === null) {
+      this._core = native.coreNew()
+      freeCores.register(this, this._core)
+    }
+    const error = native.coreAdd(this._core, ext.name, bits)
     if (error !== null) throw new TypeError(error)
     this._extensions.push(ext)
   }
@@ -147,17 +154,17 @@ class Extensions {
     const cells = []
     const active = []
     for (const { name, params } of responses) {
-      const index = this._core === null ? -1 : this._core.indexOf(name)
+      const index = this._core === null ? -1 : native.coreIndexOf(this._core, name)
       const session = index >= 0 ? this._offered[index] : undefined
       if (!session) {
         throw new Error('Server sent an extension response for unknown extension "' + name + '"')
       }
-      const conflict = this._core.conflict(index)
+      const conflict = native.coreConflict(this._core, index)
       if (conflict !== null) throw new Error(conflict)
       if (session.activate(params) !== true) {
         throw new Error('Server sent unacceptable extension parameters: ' + serializeParams(name, params))
       }
-      this._core.reserve(index)
+      native.coreReserve(this._core, index)
       cells.push(cell(this._extensions[index], session))
       active.push(index)
     }
@@ -172,7 +179,7 @@ class Extensions {
       this._setPipeline([], [])
       return null
     }
-    const plan = this._core.planResponse(headerText(header))
+    const plan = native.corePlanResponse(this._core, headerText(header))
     if (plan === null) throw invalidHeader(header)
     const cells = []
     const active = []
@@ -180,13 +187,13 @@ class Extensions {
     for (const [index, offers] of JSON.parse(plan)) {
       // Take the extension's bits first (one native call instead of a check
       // and a take); give them back if no session comes of it.
-      if (this._core.reserve(index) !== null) continue
+      if (native.coreReserve(this._core, index) !== null) continue
       const ext = this._extensions[index]
       let session
       try {
         session = ext.createServerSession(offers, this._options)
       } finally {
-        if (!session) this._core.unreserve(index)
+        if (!session) native.coreUnreserve(this._core, index)
       }
       if (!session) continue
       cells.push(cell(ext, session))
@@ -198,7 +205,7 @@ class Extensions {
   }
 
   _setPipeline (cells, active) {
-    const allowed = this._core === null ? 0 : this._core.setPipeline(active)
+    const allowed = this._core === null ? 0 : native.coreSetPipeline(this._core, active)
     this._rsv1 = (allowed & 1) !== 0
     this._rsv2 = (allowed & 2) !== 0
     this._rsv3 = (allowed & 4) !== 0
@@ -240,7 +247,7 @@ class Extensions {
     }
     const ticket = this._nextTicket++
     this._closers.set(ticket, { callback, context })
-    this._continue(this._core.close(ticket, !this._draining))
+    this._continue(native.coreClose(this._core, ticket, !this._draining))
   }
 
   _process (dir, message, callback, context) {
@@ -255,7 +262,7 @@ class Extensions {
     }
     if (this._chains[dir] !== null) this._adoptChain(dir)
     const entry = this._allocate(dir, message, callback, context)
-    const action = this._core.submit(dir, entry.slot, !this._draining)
+    const action = native.coreSubmit(this._core, dir, entry.slot, !this._draining)
     if (action === -1) {
       this._release(entry)
       return
@@ -313,7 +320,7 @@ class Extensions {
     this._draining = false
     if (this._dirty) {
       this._dirty = false
-      const action = this._core.next()
+      const action = native.coreNext(this._core)
       if (action > 0) {
         try {
           this._run(action)
@@ -330,7 +337,7 @@ class Extensions {
     this._chains[dir] = null
     const call = chain.call
     const entry = this._allocate(dir, chain.value, chain.callback, chain.context)
-    this._core.adopt(dir, entry.slot, call.cell)
+    native.coreAdopt(this._core, dir, entry.slot, call.cell)
     call.entry = entry
   }
 
@@ -363,7 +370,7 @@ class Extensions {
     if (this._entries[entry.slot] !== entry) return 0
     const failed = !!call.error
     entry.value = failed ? call.error : call.message
-    return this._core.complete(call.cell, call.dir, entry.slot, failed, take)
+    return native.coreComplete(this._core, call.cell, call.dir, entry.slot, failed, take)
   }
 
   // After a core call made with take = !this._draining: either the running
@@ -390,7 +397,7 @@ class Extensions {
         }
         if (next === 0 && ((action & MORE) !== 0 || this._dirty)) {
           this._dirty = false
-          next = this._core.next()
+          next = native.coreNext(this._core)
         }
         action = next
       }

@@ -20,6 +20,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0\0";
 
 use napi::bindgen_prelude::*;
+use std::cell::RefCell;
 use napi_derive::napi;
 use websocket_extensions_core::negotiation::{response_plan_json, ExtensionInfo, Registry};
 use websocket_extensions_core::parser;
@@ -103,92 +104,16 @@ fn direction(dir: u32) -> Result<Direction> {
 }
 
 /// The container's state: registered extensions, RSV bits, and the
-/// pipeline. The JavaScript class `Extensions` (index.js) owns one and keeps
-/// the JavaScript objects (extensions, sessions, messages) it names by index.
-#[napi]
-pub struct Core {
+/// pipeline. The JavaScript class `Extensions` (index.js) holds one by number
+/// and keeps the JavaScript objects (extensions, sessions, messages) it
+/// names by index.
+#[derive(Default)]
+struct Core {
     registry: Registry,
     pipeline: Pipeline,
 }
 
-impl Default for Core {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[napi]
 impl Core {
-    #[napi(catch_unwind, constructor)]
-    pub fn new() -> Self {
-        Core {
-            registry: Registry::default(),
-            pipeline: Pipeline::new(0),
-        }
-    }
-
-    /// Registers an extension whose fields JavaScript has checked: its name
-    /// and RSV bits (bit 0 for RSV1). Returns null, or the message of the
-    /// TypeError to throw when the name is taken.
-    #[napi(catch_unwind)]
-    pub fn add(&mut self, name: String, rsv: u32) -> Option<String> {
-        let rsv = [rsv & 1 != 0, rsv & 2 != 0, rsv & 4 != 0];
-        self.registry.add(ExtensionInfo { name, rsv }).err()
-    }
-
-    /// The client's offers grouped by registered extension, as JSON
-    /// `[[index, [params, ...]], ...]`, or null for an invalid header.
-    #[napi(catch_unwind, js_name = "planResponse")]
-    pub fn plan_response(&self, header: String) -> Option<String> {
-        let offers = parser::parse_header(&header).ok()?;
-        Some(response_plan_json(
-            &self.registry.offers_by_extension(&offers),
-        ))
-    }
-
-    /// The registered index of the extension with this name, or -1.
-    #[napi(catch_unwind, js_name = "indexOf")]
-    pub fn index_of(&self, name: String) -> i32 {
-        self.registry
-            .index_of(&name)
-            .map_or(-1, |i| i32::try_from(i).unwrap_or(-1))
-    }
-
-    /// The error for a server response whose extension uses a bit already
-    /// taken, or null when its bits are free.
-    #[napi(catch_unwind)]
-    pub fn conflict(&self, index: u32) -> Option<String> {
-        self.registry.conflict_message(index as usize)
-    }
-
-    /// Takes the extension's RSV bits if they are free. Returns null, or
-    /// the error for a server response whose extension uses a bit already
-    /// taken (and then takes nothing).
-    #[napi(catch_unwind)]
-    pub fn reserve(&mut self, index: u32) -> Option<String> {
-        let conflict = self.registry.conflict_message(index as usize);
-        if conflict.is_none() {
-            self.registry.reserve(index as usize);
-        }
-        conflict
-    }
-
-    /// Gives back the bits `reserve` just took, when the extension's session
-    /// did not come about after all.
-    #[napi(catch_unwind)]
-    pub fn unreserve(&mut self, index: u32) {
-        self.registry.unreserve(index as usize);
-    }
-
-    /// Sets up the pipeline with the given extensions in pipeline order and
-    /// returns the RSV bits message frames may carry (bit 0 for RSV1).
-    #[napi(catch_unwind, js_name = "setPipeline")]
-    pub fn set_pipeline(&mut self, active: Vec<u32>) -> u32 {
-        let active: Vec<usize> = active.into_iter().map(|i| i as usize).collect();
-        self.pipeline = Pipeline::new(active.len());
-        self.registry.allowed_rsv(&active)
-    }
-
     fn take(&mut self, take: bool) -> f64 {
         if !take {
             return 0.0;
@@ -198,51 +123,192 @@ impl Core {
             None => 0.0,
         }
     }
+}
 
-    /// A message enters the pipeline. Returns -1 when the direction is
-    /// stopped; otherwise the first action when `take`, else 0.
-    #[napi(catch_unwind)]
-    pub fn submit(&mut self, dir: u32, slot: u32, take: bool) -> Result<f64> {
-        if !self.pipeline.submit(direction(dir)?, slot) {
+thread_local! {
+    // The containers of this JavaScript thread, by number. Plain functions
+    // that take the number cost about 90 ns a call where methods of a native
+    // object cost about 200, and making an entry here costs far less than
+    // making a native object; index.js frees the entry through a
+    // FinalizationRegistry when its container is collected.
+    static CORES: RefCell<Slab> = RefCell::new(Slab::default());
+}
+
+#[derive(Default)]
+struct Slab {
+    cores: Vec<Option<Core>>,
+    free: Vec<u32>,
+}
+
+/// Runs `f` on container `id`. No JavaScript runs meanwhile, so the borrow
+/// never spans a call into JavaScript.
+fn with_core<T>(id: u32, f: impl FnOnce(&mut Core) -> Result<T>) -> Result<T> {
+    CORES.with(|cores| {
+        let mut slab = cores.borrow_mut();
+        match slab.cores.get_mut(id as usize).and_then(Option::as_mut) {
+            Some(core) => f(core),
+            None => Err(Error::from_reason("no such container")),
+        }
+    })
+}
+
+/// Makes a container and returns its number.
+#[napi(catch_unwind, js_name = "coreNew")]
+pub fn core_new() -> u32 {
+    CORES.with(|cores| {
+        let mut slab = cores.borrow_mut();
+        match slab.free.pop() {
+            Some(id) => {
+                slab.cores[id as usize] = Some(Core::default());
+                id
+            }
+            None => {
+                slab.cores.push(Some(Core::default()));
+                (slab.cores.len() - 1) as u32
+            }
+        }
+    })
+}
+
+/// Frees a container whose JavaScript object was collected.
+#[napi(catch_unwind, js_name = "coreFree")]
+pub fn core_free(id: u32) {
+    CORES.with(|cores| {
+        let mut slab = cores.borrow_mut();
+        if let Some(entry) = slab.cores.get_mut(id as usize) {
+            if entry.take().is_some() {
+                slab.free.push(id);
+            }
+        }
+    });
+}
+
+/// Registers an extension whose fields JavaScript has checked: its name and
+/// RSV bits (bit 0 for RSV1). Returns null, or the message of the TypeError
+/// to throw when the name is taken.
+#[napi(catch_unwind, js_name = "coreAdd")]
+pub fn core_add(id: u32, name: String, rsv: u32) -> Result<Option<String>> {
+    with_core(id, |core| {
+        let rsv = [rsv & 1 != 0, rsv & 2 != 0, rsv & 4 != 0];
+        Ok(core.registry.add(ExtensionInfo { name, rsv }).err())
+    })
+}
+
+/// The client's offers grouped by registered extension, as JSON
+/// `[[index, [params, ...]], ...]`, or null for an invalid header.
+#[napi(catch_unwind, js_name = "corePlanResponse")]
+pub fn core_plan_response(id: u32, header: String) -> Result<Option<String>> {
+    with_core(id, |core| {
+        Ok(parser::parse_header(&header)
+            .ok()
+            .map(|offers| response_plan_json(&core.registry.offers_by_extension(&offers))))
+    })
+}
+
+/// The registered index of the extension with this name, or -1.
+#[napi(catch_unwind, js_name = "coreIndexOf")]
+pub fn core_index_of(id: u32, name: String) -> Result<i32> {
+    with_core(id, |core| {
+        Ok(core
+            .registry
+            .index_of(&name)
+            .map_or(-1, |i| i32::try_from(i).unwrap_or(-1)))
+    })
+}
+
+/// The error for a server response whose extension uses a bit already
+/// taken, or null when its bits are free.
+#[napi(catch_unwind, js_name = "coreConflict")]
+pub fn core_conflict(id: u32, index: u32) -> Result<Option<String>> {
+    with_core(id, |core| Ok(core.registry.conflict_message(index as usize)))
+}
+
+/// Takes the extension's RSV bits if they are free. Returns null, or the
+/// error for a server response whose extension uses a bit already taken
+/// (and then takes nothing).
+#[napi(catch_unwind, js_name = "coreReserve")]
+pub fn core_reserve(id: u32, index: u32) -> Result<Option<String>> {
+    with_core(id, |core| {
+        let conflict = core.registry.conflict_message(index as usize);
+        if conflict.is_none() {
+            core.registry.reserve(index as usize);
+        }
+        Ok(conflict)
+    })
+}
+
+/// Gives back the bits `coreReserve` just took, when the extension's
+/// session did not come about after all.
+#[napi(catch_unwind, js_name = "coreUnreserve")]
+pub fn core_unreserve(id: u32, index: u32) -> Result<()> {
+    with_core(id, |core| {
+        core.registry.unreserve(index as usize);
+        Ok(())
+    })
+}
+
+/// Sets up the pipeline with the given extensions in pipeline order and
+/// returns the RSV bits message frames may carry (bit 0 for RSV1).
+#[napi(catch_unwind, js_name = "coreSetPipeline")]
+pub fn core_set_pipeline(id: u32, active: Vec<u32>) -> Result<u32> {
+    with_core(id, |core| {
+        let active: Vec<usize> = active.into_iter().map(|i| i as usize).collect();
+        core.pipeline = Pipeline::new(active.len());
+        Ok(core.registry.allowed_rsv(&active))
+    })
+}
+
+/// A message enters the pipeline. Returns -1 when the direction is stopped;
+/// otherwise the first action when `take`, else 0.
+#[napi(catch_unwind, js_name = "coreSubmit")]
+pub fn core_submit(id: u32, dir: u32, slot: u32, take: bool) -> Result<f64> {
+    let dir = direction(dir)?;
+    with_core(id, |core| {
+        if !core.pipeline.submit(dir, slot) {
             return Ok(REFUSED);
         }
-        Ok(self.take(take))
-    }
+        Ok(core.take(take))
+    })
+}
 
-    /// Takes over a message that JavaScript passed through the cells before
-    /// `cell` while the direction was idle.
-    #[napi(catch_unwind)]
-    pub fn adopt(&mut self, dir: u32, slot: u32, cell: u32) -> Result<bool> {
-        Ok(self.pipeline.adopt(direction(dir)?, slot, cell as usize))
-    }
+/// Takes over a message that JavaScript passed through the cells before
+/// `cell` while the direction was idle.
+#[napi(catch_unwind, js_name = "coreAdopt")]
+pub fn core_adopt(id: u32, dir: u32, slot: u32, cell: u32) -> Result<bool> {
+    let dir = direction(dir)?;
+    with_core(id, |core| Ok(core.pipeline.adopt(dir, slot, cell as usize)))
+}
 
-    /// A session called back. Returns the next action when `take`, else 0.
-    #[napi(catch_unwind)]
-    pub fn complete(
-        &mut self,
-        cell: u32,
-        dir: u32,
-        slot: u32,
-        error: bool,
-        take: bool,
-    ) -> Result<f64> {
-        self.pipeline
-            .complete(cell as usize, direction(dir)?, slot, error);
-        Ok(self.take(take))
-    }
+/// A session called back. Returns the next action when `take`, else 0.
+#[napi(catch_unwind, js_name = "coreComplete")]
+pub fn core_complete(
+    id: u32,
+    cell: u32,
+    dir: u32,
+    slot: u32,
+    error: bool,
+    take: bool,
+) -> Result<f64> {
+    let dir = direction(dir)?;
+    with_core(id, |core| {
+        core.pipeline.complete(cell as usize, dir, slot, error);
+        Ok(core.take(take))
+    })
+}
 
-    /// The next action, or 0 when there is none.
-    #[napi(catch_unwind, js_name = "next")]
-    pub fn next_action(&mut self) -> f64 {
-        self.take(true)
-    }
+/// The next action, or 0 when there is none.
+#[napi(catch_unwind, js_name = "coreNext")]
+pub fn core_next(id: u32) -> Result<f64> {
+    with_core(id, |core| Ok(core.take(true)))
+}
 
-    /// Stops both directions and asks every session to close once drained;
-    /// the "closed" action will carry `ticket`. Returns the first action
-    /// when `take`, else 0.
-    #[napi(catch_unwind)]
-    pub fn close(&mut self, ticket: u32, take: bool) -> f64 {
-        self.pipeline.close(ticket);
-        self.take(take)
-    }
+/// Stops both directions and asks every session to close once drained; the
+/// "closed" action will carry `ticket`. Returns the first action when
+/// `take`, else 0.
+#[napi(catch_unwind, js_name = "coreClose")]
+pub fn core_close(id: u32, ticket: u32, take: bool) -> Result<f64> {
+    with_core(id, |core| {
+        core.pipeline.close(ticket);
+        Ok(core.take(take))
+    })
 }
