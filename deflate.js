@@ -42,7 +42,9 @@ function processMessage (codec, dir, message, done) {
   const token = nextToken++
   let result
   try {
-    result = dir === OUTGOING ? codec.compress(data, token) : codec.decompress(data, token)
+    result = dir === OUTGOING
+      ? native.deflateCompress(codec, data, token)
+      : native.deflateDecompress(codec, data, token)
   } catch (error) {
     return done(error, null)
   }
@@ -60,7 +62,7 @@ function processMessage (codec, dir, message, done) {
     })
     return
   }
-  done(codecError(result, codec.lastError), null)
+  done(codecError(result, native.deflateLastError(codec)), null)
 }
 
 // Turns params objects into the flat lists the binding takes: every key and
@@ -92,23 +94,28 @@ function maxLengthOf (options) {
   return options && typeof options.maxLength === 'number' ? options.maxLength : undefined
 }
 
-// A session, as websocket-extensions containers call it.
+// Frees a session's native state once its object is collected.
+const freeSessions = new FinalizationRegistry((codec) => native.deflateFree(codec))
+
+// A session, as websocket-extensions containers call it. `_codec` is the
+// number of its native state.
 class DeflateSession {
   constructor (codec) {
     this._codec = codec
+    freeSessions.register(this, codec)
   }
 
   generateOffer () {
-    return JSON.parse(this._codec.generateOffer())
+    return JSON.parse(native.deflateGenerateOffer(this._codec))
   }
 
   activate (params) {
     const { keys, values } = flattenParams([params])
-    return this._codec.activate(keys, values)
+    return native.deflateActivate(this._codec, keys, values)
   }
 
   generateResponse () {
-    return JSON.parse(this._codec.generateResponse())
+    return JSON.parse(native.deflateGenerateResponse(this._codec))
   }
 
   processIncomingMessage (message, callback) {
@@ -121,7 +128,7 @@ class DeflateSession {
   }
 
   close () {
-    this._codec.close()
+    native.deflateClose(this._codec)
   }
 }
 
@@ -153,7 +160,7 @@ function extension (config) {
     createServerSession (offers, options) {
       const { keys, values, counts } = flattenParams(offers)
       const codec = config.serverSession(keys, values, counts, maxLengthOf(options))
-      return codec ? new DeflateSession(codec) : null
+      return codec === null ? null : new DeflateSession(codec)
     }
   }
 }

@@ -8,6 +8,7 @@
 //! so it keeps the event loop alive exactly while work is in flight and an
 //! idle session never does.
 
+use crate::table::Table;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -238,15 +239,13 @@ impl DeflateExtension {
             .map_err(|e: ConfigError| Error::from_reason(e.to_string()))
     }
 
+    /// A client session; returns its number.
     #[napi(catch_unwind, js_name = "clientSession")]
-    pub fn client_session(&self, max_length: Option<f64>) -> DeflateSession {
-        DeflateSession {
-            session: Session::client(self.config.clone(), max_len(max_length)),
-            last_error: None,
-        }
+    pub fn client_session(&self, max_length: Option<f64>) -> u32 {
+        insert_session(Session::client(self.config.clone(), max_len(max_length)))
     }
 
-    /// A server session for the first acceptable offer, or null.
+    /// A server session for the first acceptable offer: its number, or null.
     #[napi(catch_unwind, js_name = "serverSession")]
     pub fn server_session(
         &self,
@@ -254,54 +253,41 @@ impl DeflateExtension {
         values: Vec<Either3<bool, f64, String>>,
         counts: Vec<u32>,
         max_length: Option<f64>,
-    ) -> Option<DeflateSession> {
+    ) -> Option<u32> {
         let offers = params_from(keys, values, &counts);
-        Session::server(self.config.clone(), &offers, max_len(max_length)).map(|session| {
-            DeflateSession {
-                session,
-                last_error: None,
-            }
-        })
+        Session::server(self.config.clone(), &offers, max_len(max_length)).map(insert_session)
     }
 }
 
-/// One negotiated (or negotiating) connection.
-#[napi]
-pub struct DeflateSession {
+/// One negotiated (or negotiating) connection, in this thread's table of
+/// sessions (see table.rs): `deflate.js` holds it by number.
+struct SessionEntry {
     session: Session,
     last_error: Option<String>,
 }
 
-#[napi]
-impl DeflateSession {
-    /// The client's offer, as JSON params.
-    #[napi(catch_unwind, js_name = "generateOffer")]
-    pub fn generate_offer(&self) -> String {
-        params_json(&self.session.offer())
-    }
+thread_local! {
+    static SESSIONS: RefCell<Table<SessionEntry>> = RefCell::new(Table::default());
+}
 
-    #[napi(catch_unwind)]
-    pub fn activate(&mut self, keys: Vec<String>, values: Vec<Either3<bool, f64, String>>) -> bool {
-        let count = keys.len() as u32;
-        let response = params_from(keys, values, &[count]);
-        response
-            .first()
-            .is_some_and(|params| self.session.activate(params))
-    }
+fn insert_session(session: Session) -> u32 {
+    SESSIONS.with(|sessions| {
+        sessions.borrow_mut().insert(SessionEntry {
+            session,
+            last_error: None,
+        })
+    })
+}
 
-    /// The server's response, as JSON params.
-    #[napi(catch_unwind, js_name = "generateResponse")]
-    pub fn generate_response(&self) -> Option<String> {
-        self.session.response().map(params_json)
-    }
+/// Runs `f` on session `id`. No JavaScript runs meanwhile.
+fn with_session<T>(id: u32, f: impl FnOnce(&mut SessionEntry) -> Result<T>) -> Result<T> {
+    SESSIONS.with(|sessions| match sessions.borrow_mut().get_mut(id) {
+        Some(entry) => f(entry),
+        None => Err(Error::from_reason("no such permessage-deflate session")),
+    })
+}
 
-    /// The text of the last error code returned by `compress` or
-    /// `decompress`.
-    #[napi(catch_unwind, getter, js_name = "lastError")]
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error.clone()
-    }
-
+impl SessionEntry {
     fn code<'env>(&mut self, code: i32, message: String) -> Data<'env> {
         self.last_error = Some(message);
         Either3::C(code)
@@ -329,48 +315,101 @@ impl DeflateSession {
             },
         })
     }
+}
 
-    /// Compresses an outgoing message: its data, or a code (0: queued for a
-    /// worker, the result goes to the offload callback with `token`).
-    #[napi(catch_unwind)]
-    pub fn compress<'env>(
-        &mut self,
-        env: &'env Env,
-        data: BufferSlice,
-        token: f64,
-    ) -> Result<Data<'env>> {
+/// The client's offer, as JSON params.
+#[napi(catch_unwind, js_name = "deflateGenerateOffer")]
+pub fn deflate_generate_offer(id: u32) -> Result<String> {
+    with_session(id, |e| Ok(params_json(&e.session.offer())))
+}
+
+/// Applies the server's response (flat keys and values); false when it is
+/// not acceptable.
+#[napi(catch_unwind, js_name = "deflateActivate")]
+pub fn deflate_activate(
+    id: u32,
+    keys: Vec<String>,
+    values: Vec<Either3<bool, f64, String>>,
+) -> Result<bool> {
+    let count = keys.len() as u32;
+    let response = params_from(keys, values, &[count]);
+    with_session(id, |e| {
+        Ok(response
+            .first()
+            .is_some_and(|params| e.session.activate(params)))
+    })
+}
+
+/// The server's response, as JSON params.
+#[napi(catch_unwind, js_name = "deflateGenerateResponse")]
+pub fn deflate_generate_response(id: u32) -> Result<Option<String>> {
+    with_session(id, |e| Ok(e.session.response().map(params_json)))
+}
+
+/// The text of the last error code returned by compress or decompress.
+#[napi(catch_unwind, js_name = "deflateLastError")]
+pub fn deflate_last_error(id: u32) -> Result<Option<String>> {
+    with_session(id, |e| Ok(e.last_error.clone()))
+}
+
+/// Compresses an outgoing message: its data, or a code (0: queued for a
+/// worker, the result goes to the offload callback with `token`).
+#[napi(catch_unwind, js_name = "deflateCompress")]
+pub fn deflate_compress<'env>(
+    env: &'env Env,
+    id: u32,
+    data: BufferSlice,
+    token: f64,
+) -> Result<Data<'env>> {
+    with_session(id, |e| {
         let mut failed = None;
-        let outcome = self
+        let outcome = e
             .session
             .compress(&data, || job_delivery(env, token, compressed, &mut failed));
         match failed {
-            Some(e) => Err(e),
-            None => self.answer(env, outcome, compressed),
+            Some(error) => Err(error),
+            None => e.answer(env, outcome, compressed),
         }
-    }
+    })
+}
 
-    /// Decompresses an incoming message, as `compress` does; codes 1 (too
-    /// large) and 2 (corrupt) are errors.
-    #[napi(catch_unwind)]
-    pub fn decompress<'env>(
-        &mut self,
-        env: &'env Env,
-        data: BufferSlice,
-        token: f64,
-    ) -> Result<Data<'env>> {
+/// Decompresses an incoming message, as `deflateCompress` does; codes 1 (too
+/// large) and 2 (corrupt) are errors.
+#[napi(catch_unwind, js_name = "deflateDecompress")]
+pub fn deflate_decompress<'env>(
+    env: &'env Env,
+    id: u32,
+    data: BufferSlice,
+    token: f64,
+) -> Result<Data<'env>> {
+    with_session(id, |e| {
         let mut failed = None;
-        let outcome = self
+        let outcome = e
             .session
             .decompress(&data, || job_delivery(env, token, inflated, &mut failed));
         match failed {
-            Some(e) => Err(e),
-            None => self.answer(env, outcome, inflated),
+            Some(error) => Err(error),
+            None => e.answer(env, outcome, inflated),
         }
-    }
+    })
+}
 
-    /// Frees the codecs, at once or when work in flight is done.
-    #[napi(catch_unwind)]
-    pub fn close(&mut self) {
-        self.session.close();
-    }
+/// Frees the codecs, at once or when work in flight is done.
+#[napi(catch_unwind, js_name = "deflateClose")]
+pub fn deflate_close(id: u32) -> Result<()> {
+    with_session(id, |e| {
+        e.session.close();
+        Ok(())
+    })
+}
+
+/// Forgets a session whose JavaScript object was collected.
+#[napi(catch_unwind, js_name = "deflateFree")]
+pub fn deflate_free(id: u32) {
+    SESSIONS.with(|sessions| {
+        let entry = sessions.borrow_mut().take(id);
+        if let Some(mut entry) = entry {
+            entry.session.close();
+        }
+    });
 }

@@ -6,6 +6,7 @@
 //! converts values and nothing else. See `docs/ARCHITECTURE.md`.
 
 pub mod deflate_binding;
+mod table;
 
 // Codec state is a few hundred KiB per connection. Allocated from Node's
 // malloc heap, between Node's own small blocks, glibc cannot give it back
@@ -20,8 +21,9 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0\0";
 
 use napi::bindgen_prelude::*;
-use std::cell::RefCell;
 use napi_derive::napi;
+use std::cell::RefCell;
+use table::Table;
 use websocket_extensions_core::negotiation::{response_plan_json, ExtensionInfo, Registry};
 use websocket_extensions_core::parser;
 use websocket_extensions_core::pipeline::{Action, Direction, Pipeline};
@@ -126,61 +128,29 @@ impl Core {
 }
 
 thread_local! {
-    // The containers of this JavaScript thread, by number. Plain functions
-    // that take the number cost about 90 ns a call where methods of a native
-    // object cost about 200, and making an entry here costs far less than
-    // making a native object; index.js frees the entry through a
-    // FinalizationRegistry when its container is collected.
-    static CORES: RefCell<Slab> = RefCell::new(Slab::default());
-}
-
-#[derive(Default)]
-struct Slab {
-    cores: Vec<Option<Core>>,
-    free: Vec<u32>,
+    // The containers of this JavaScript thread, by number (see table.rs).
+    static CORES: RefCell<Table<Core>> = RefCell::new(Table::default());
 }
 
 /// Runs `f` on container `id`. No JavaScript runs meanwhile, so the borrow
 /// never spans a call into JavaScript.
 fn with_core<T>(id: u32, f: impl FnOnce(&mut Core) -> Result<T>) -> Result<T> {
-    CORES.with(|cores| {
-        let mut slab = cores.borrow_mut();
-        match slab.cores.get_mut(id as usize).and_then(Option::as_mut) {
-            Some(core) => f(core),
-            None => Err(Error::from_reason("no such container")),
-        }
+    CORES.with(|cores| match cores.borrow_mut().get_mut(id) {
+        Some(core) => f(core),
+        None => Err(Error::from_reason("no such container")),
     })
 }
 
 /// Makes a container and returns its number.
 #[napi(catch_unwind, js_name = "coreNew")]
 pub fn core_new() -> u32 {
-    CORES.with(|cores| {
-        let mut slab = cores.borrow_mut();
-        match slab.free.pop() {
-            Some(id) => {
-                slab.cores[id as usize] = Some(Core::default());
-                id
-            }
-            None => {
-                slab.cores.push(Some(Core::default()));
-                (slab.cores.len() - 1) as u32
-            }
-        }
-    })
+    CORES.with(|cores| cores.borrow_mut().insert(Core::default()))
 }
 
 /// Frees a container whose JavaScript object was collected.
 #[napi(catch_unwind, js_name = "coreFree")]
 pub fn core_free(id: u32) {
-    CORES.with(|cores| {
-        let mut slab = cores.borrow_mut();
-        if let Some(entry) = slab.cores.get_mut(id as usize) {
-            if entry.take().is_some() {
-                slab.free.push(id);
-            }
-        }
-    });
+    CORES.with(|cores| cores.borrow_mut().remove(id));
 }
 
 /// Registers an extension whose fields JavaScript has checked: its name and
@@ -220,7 +190,9 @@ pub fn core_index_of(id: u32, name: String) -> Result<i32> {
 /// taken, or null when its bits are free.
 #[napi(catch_unwind, js_name = "coreConflict")]
 pub fn core_conflict(id: u32, index: u32) -> Result<Option<String>> {
-    with_core(id, |core| Ok(core.registry.conflict_message(index as usize)))
+    with_core(id, |core| {
+        Ok(core.registry.conflict_message(index as usize))
+    })
 }
 
 /// Takes the extension's RSV bits if they are free. Returns null, or the
