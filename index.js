@@ -196,9 +196,13 @@ class Extensions {
         if (!session) native.coreUnreserve(this._core, index)
       }
       if (!session) continue
-      cells.push(cell(ext, session))
+      const entry = cell(ext, session)
+      cells.push(entry)
       active.push(index)
-      response.push(serializeParams(ext.name, session.generateResponse()))
+      // This package's deflate serializes its response natively, in one call.
+      response.push(entry.codec === null
+        ? serializeParams(ext.name, session.generateResponse())
+        : native.deflateResponseLine(entry.codec, ext.name))
     }
     this._setPipeline(cells, active)
     return response.length > 0 ? response.join(', ') : null

@@ -18,7 +18,9 @@ use websocket_extensions_core::deflate::{
     CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
 };
 use websocket_extensions_core::deflate_session::{Outcome, Session};
-use websocket_extensions_core::parser::{params_to_json, ParamValue, Params};
+use websocket_extensions_core::parser::{
+    params_to_json, serialize_params, ParamValue, Params, SerialValue,
+};
 
 /// A job's result on its way back: the token JavaScript gave, and the data
 /// or the error code and text.
@@ -344,6 +346,29 @@ pub fn deflate_activate(
 #[napi(catch_unwind, js_name = "deflateGenerateResponse")]
 pub fn deflate_generate_response(id: u32) -> Result<Option<String>> {
     with_session(id, |e| Ok(e.session.response().map(params_json)))
+}
+
+/// The server's response already serialized under `name`, for this
+/// package's container: the same text as serializing `generateResponse()`,
+/// without building the params object in between.
+#[napi(catch_unwind, js_name = "deflateResponseLine")]
+pub fn deflate_response_line(id: u32, name: String) -> Result<Option<String>> {
+    with_session(id, |e| {
+        Ok(e.session.response().map(|params| {
+            let values: Vec<(&str, SerialValue)> = params
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        ParamValue::Flag => SerialValue::Flag,
+                        ParamValue::Number(n) => SerialValue::Raw(n.to_string()),
+                        ParamValue::Text(t) => SerialValue::Text(t.clone()),
+                    };
+                    (k.as_str(), v)
+                })
+                .collect();
+            serialize_params(&name, values.iter().map(|(k, v)| (*k, v)))
+        }))
+    })
 }
 
 /// The text of the last error code returned by compress or decompress.
