@@ -13,7 +13,7 @@
 const assert = require('assert/strict');
 const crypto = require('crypto');
 const { Extensions, itDeviation } = require('./impl');
-const { extension, taggingSession, pipelineOf, sendSync } = require('./support');
+const { extension, taggingSession, loggingSession, pipelineOf, sendSync } = require('./support');
 const deflate = require('./deflate-impl');
 
 const DIRECTIONS = ['outgoing', 'incoming'];
@@ -24,25 +24,6 @@ const METHOD = { outgoing: 'processOutgoingMessage', incoming: 'processIncomingM
 // done it would have come by now; no timer race is involved.
 const turns = async (n = 10) => {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
-};
-
-// A session that logs what it sees and counts its close() calls.
-const loggingSession = (name, log = []) => {
-  const session = {
-    ...taggingSession(name),
-    closed: 0,
-    close() {
-      session.closed += 1;
-      log.push(`${name} close`);
-    }
-  };
-  for (const direction of DIRECTIONS) {
-    session[METHOD[direction]] = (message, cb) => {
-      log.push(`${name} ${direction} ${message[0]}`);
-      cb(null, message.concat(name));
-    };
-  }
-  return session;
 };
 
 // A session that keeps every callback in `direction` and never calls it (unless the

@@ -5,7 +5,7 @@
 
 const assert = require('assert/strict');
 const { Extensions, itDeviation } = require('./impl');
-const { extension, taggingSession, pipelineOf, sendSync } = require('./support');
+const { extension, taggingSession, loggingSession, pipelineOf, sendSync } = require('./support');
 
 const DIRECTIONS = ['outgoing', 'incoming'];
 const METHOD = { outgoing: 'processOutgoingMessage', incoming: 'processIncomingMessage' };
@@ -34,25 +34,6 @@ const heldSession = (name, log = []) => {
     session[METHOD[direction]] = (message, cb) => {
       log.push(`${name} ${direction} ${message[0]}`);
       held[direction].push({ message, cb });
-    };
-  }
-  return session;
-};
-
-// A synchronous session that logs like heldSession.
-const loggingSession = (name, log) => {
-  const session = {
-    generateResponse: () => ({}),
-    closed: 0,
-    close() {
-      session.closed += 1;
-      log.push(`${name} close`);
-    }
-  };
-  for (const direction of DIRECTIONS) {
-    session[METHOD[direction]] = (message, cb) => {
-      log.push(`${name} ${direction} ${message[0]}`);
-      cb(null, message.concat(name));
     };
   }
   return session;

@@ -26,6 +26,28 @@ const taggingSession = (name) => ({
   close: () => {}
 });
 
+const METHODS = { outgoing: 'processOutgoingMessage', incoming: 'processIncomingMessage' };
+
+// A synchronous session that logs what it sees (`<name> <direction> <id>`,
+// `<name> close`) and counts its close() calls.
+const loggingSession = (name, log = []) => {
+  const session = {
+    ...taggingSession(name),
+    closed: 0,
+    close() {
+      session.closed += 1;
+      log.push(`${name} close`);
+    }
+  };
+  for (const direction of ['outgoing', 'incoming']) {
+    session[METHODS[direction]] = (message, cb) => {
+      log.push(`${name} ${direction} ${message[0]}`);
+      cb(null, message.concat(name));
+    };
+  }
+  return session;
+};
+
 // A server-side container whose pipeline holds `sessions` ({ name: session }) in the
 // order given.
 const pipelineOf = (sessions, options) => {
@@ -48,4 +70,4 @@ const sendSync = (exts, direction, message) => {
   return result;
 };
 
-module.exports = { extension, taggingSession, pipelineOf, sendSync };
+module.exports = { extension, taggingSession, loggingSession, pipelineOf, sendSync };

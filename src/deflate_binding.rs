@@ -377,6 +377,27 @@ pub fn deflate_last_error(id: u32) -> Result<Option<String>> {
     with_session(id, |e| Ok(e.last_error.clone()))
 }
 
+/// Runs one message through a lane of session `id` (`run` picks the lane):
+/// its data, or a code.
+fn process<'env, O: Send + 'static>(
+    env: &'env Env,
+    id: u32,
+    token: f64,
+    convert: fn(O) -> Wire,
+    run: impl FnOnce(&Session, &mut dyn FnMut() -> Box<dyn FnOnce(O) + Send>) -> Option<Outcome<O>>,
+) -> Result<Data<'env>> {
+    with_session(id, |e| {
+        let mut failed = None;
+        let outcome = run(&e.session, &mut || {
+            job_delivery(env, token, convert, &mut failed)
+        });
+        match failed {
+            Some(error) => Err(error),
+            None => e.answer(env, outcome, convert),
+        }
+    })
+}
+
 /// Compresses an outgoing message: its data, or a code (0: queued for a
 /// worker, the result goes to the offload callback with `token`).
 #[napi(catch_unwind, js_name = "deflateCompress")]
@@ -386,15 +407,8 @@ pub fn deflate_compress<'env>(
     data: BufferSlice,
     token: f64,
 ) -> Result<Data<'env>> {
-    with_session(id, |e| {
-        let mut failed = None;
-        let outcome = e
-            .session
-            .compress(&data, || job_delivery(env, token, compressed, &mut failed));
-        match failed {
-            Some(error) => Err(error),
-            None => e.answer(env, outcome, compressed),
-        }
+    process(env, id, token, compressed, |session, deliver| {
+        session.compress(&data, deliver)
     })
 }
 
@@ -407,15 +421,8 @@ pub fn deflate_decompress<'env>(
     data: BufferSlice,
     token: f64,
 ) -> Result<Data<'env>> {
-    with_session(id, |e| {
-        let mut failed = None;
-        let outcome = e
-            .session
-            .decompress(&data, || job_delivery(env, token, inflated, &mut failed));
-        match failed {
-            Some(error) => Err(error),
-            None => e.answer(env, outcome, inflated),
-        }
+    process(env, id, token, inflated, |session, deliver| {
+        session.decompress(&data, deliver)
     })
 }
 
