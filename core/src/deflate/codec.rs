@@ -379,8 +379,15 @@ fn inflate_message(
     let mut out = Vec::new();
     out.try_reserve_exact(first)
         .map_err(|_| InflateError::TooLarge)?;
-    for part in [input, &TRAILER[..]] {
-        if feed(inflate, part, &mut out, limit)? {
+    for (index, part) in [input, &TRAILER[..]].into_iter().enumerate() {
+        if let Some(left) = feed(inflate, part, &mut out, limit)? {
+            // After a final block the stream is over: the trailer we appended
+            // may follow, but bytes of the message itself may not.
+            if index == 0 && left > 0 {
+                return Err(InflateError::Corrupt(
+                    "data follows the end of the compressed stream".to_string(),
+                ));
+            }
             return Ok((out, Ended::FinalBlock));
         }
     }
@@ -409,13 +416,14 @@ fn growth(len: usize, limit: usize) -> usize {
 }
 
 /// Inflates all of `part` into `out`, never letting `out` reach `limit`
-/// bytes. Returns whether the stream ended with a final block.
+/// bytes. Returns `None`, or, when the stream ended with a final block, how
+/// many bytes of `part` were left after it.
 fn feed(
     inflate: &mut Inflate,
     mut part: &[u8],
     out: &mut Vec<u8>,
     limit: usize,
-) -> Result<bool, InflateError> {
+) -> Result<Option<usize>, InflateError> {
     loop {
         if out.len() >= limit {
             return Err(InflateError::TooLarge);
@@ -435,14 +443,14 @@ fn feed(
         part = &part[consumed..];
         match result {
             Err(e) => return Err(corrupt(inflate, e)),
-            Ok(Status::StreamEnd) => return Ok(true),
+            Ok(Status::StreamEnd) => return Ok(Some(part.len())),
             Ok(Status::Ok | Status::BufError) => {}
         }
         if out.len() >= limit {
             return Err(InflateError::TooLarge);
         }
         if part.is_empty() && produced < room {
-            return Ok(false);
+            return Ok(None);
         }
         if consumed == 0 && produced == 0 {
             return Err(InflateError::Corrupt(
@@ -813,6 +821,35 @@ mod tests {
                 }
             })
             .count()
+    }
+
+    #[test]
+    fn bytes_after_a_final_block_are_an_error() {
+        // Random bytes that a JS test happened to send: a final fixed-Huffman
+        // block holding one byte, then 98 bytes of garbage.
+        let message = [
+            0xeb, 0x05, 0x88, 0x66, 0x6d, 0x08, 0xf5, 0x8f, 0x48, 0x9f, 0x09, 0x5c, 0x5b, 0xec,
+        ];
+        let mut decompressor = Decompressor::new(&loopback(15, true));
+        assert!(matches!(
+            decompressor.decompress(&message, None),
+            Err(InflateError::Corrupt(_))
+        ));
+        // The final block alone is a message of its own.
+        let mut compressor = Deflate::new_with_config(zlib_rs::DeflateConfig {
+            window_bits: -15,
+            ..zlib_rs::DeflateConfig::default()
+        });
+        let mut out = [0u8; 64];
+        compressor
+            .compress(b"final", &mut out, DeflateFlush::Finish)
+            .unwrap();
+        let length = compressor.total_out() as usize;
+        let mut decompressor = Decompressor::new(&loopback(15, true));
+        assert_eq!(
+            decompressor.decompress(&out[..length], None).unwrap(),
+            b"final"
+        );
     }
 
     #[test]
