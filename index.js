@@ -102,6 +102,9 @@ class Extensions {
     this._nextTicket = 0
     this._draining = false
     this._dirty = false
+    // Messages and close callbacks of a container without sessions that wait
+    // for the callback running now (see _passThrough).
+    this._waiting = []
   }
 
   static validateOptions (options, validKeys) {
@@ -243,7 +246,9 @@ class Extensions {
     this._offered = []
     this._stopped[OUTGOING] = this._stopped[INCOMING] = true
     if (this._cells === null || this._cells.length === 0) {
-      if (callback) callback.call(context)
+      if (!callback) return
+      if (this._waiting.length > 0) this._waiting.push({ message: null, callback, context, closer: true })
+      else callback.call(context)
       return
     }
     for (const dir of [OUTGOING, INCOMING]) {
@@ -255,11 +260,11 @@ class Extensions {
   }
 
   _process (dir, message, callback, context) {
-    if (this._cells === null) {
-      if (!this._closed) callback.call(context, null, message)
+    if (this._stopped[dir]) return
+    if (this._cells === null || this._cells.length === 0) {
+      this._passThrough(message, callback, context)
       return
     }
-    if (this._stopped[dir]) return
     if (this._inflight[dir] === 0 && this._chains[dir] === null && !this._draining) {
       this._runAhead(dir, message, callback, context)
       return
@@ -272,6 +277,33 @@ class Extensions {
       return
     }
     this._continue(action)
+  }
+
+  // A container without sessions (before negotiation, nothing negotiated, or
+  // nothing registered, when there is no native state at all) has no order to
+  // keep but the caller's, so it never asks the core. As with sessions, a
+  // message sent from inside a callback waits until that callback returns (a
+  // loop, not a recursion), and a close made there calls back after the
+  // messages still waiting.
+  _passThrough (message, callback, context) {
+    if (this._draining) {
+      this._waiting.push({ message, callback, context, closer: false })
+      return
+    }
+    this._draining = true
+    let failure = null
+    let next = { message, callback, context, closer: false }
+    while (next !== undefined) {
+      try {
+        if (next.closer) next.callback.call(next.context)
+        else next.callback.call(next.context, null, next.message)
+      } catch (error) {
+        if (failure === null) failure = { error }
+      }
+      next = this._waiting.shift()
+    }
+    this._draining = false
+    if (failure !== null) throw failure.error
   }
 
   // The fast path. While a direction has nothing in flight there is no order
@@ -341,7 +373,10 @@ class Extensions {
     this._chains[dir] = null
     const call = chain.call
     const entry = this._allocate(dir, chain.value, chain.callback, chain.context)
-    native.coreAdopt(this._core, dir, entry.slot, call.cell)
+    if (!native.coreAdopt(this._core, dir, entry.slot, call.cell)) {
+      this._release(entry)
+      throw new Error('websocket-extensions-rs: internal error: the core refused a message run ahead')
+    }
     call.entry = entry
   }
 

@@ -640,4 +640,164 @@ describe('message pipeline', () => {
       }
     });
   });
+
+  // Issue 9: a container without sessions has no native state when nothing was ever
+  // registered; every path through it must work as through the others, in both roles.
+  describe('re-entrant calls, closes and throwing callbacks, with and without sessions', () => {
+    const setups = [
+      ['server, nothing registered', false, () => {
+        const exts = new Extensions();
+        assert.equal(exts.generateResponse(''), null);
+        return exts;
+      }],
+      ['server, nothing registered, an extension offered', false, () => {
+        const exts = new Extensions();
+        assert.equal(exts.generateResponse('permessage-deflate; client_max_window_bits'), null);
+        return exts;
+      }],
+      ['client, nothing registered', false, () => {
+        const exts = new Extensions();
+        assert.equal(exts.generateOffer(), null);
+        exts.activate(undefined);
+        return exts;
+      }],
+      ['server, an extension registered but not offered', false, () => {
+        const exts = new Extensions();
+        exts.add(extension('a'));
+        assert.equal(exts.generateResponse('b'), null);
+        return exts;
+      }],
+      ['client, an extension offered but not accepted', false, () => {
+        const exts = new Extensions();
+        exts.add(extension('a'));
+        assert.equal(exts.generateOffer(), 'a');
+        exts.activate(undefined);
+        return exts;
+      }],
+      ['server, two sessions', true, () => pipelineOf({ a: taggingSession('a'), b: taggingSession('b') })],
+      ['client, one session', true, () => {
+        const exts = new Extensions();
+        exts.add(extension('a'));
+        exts.generateOffer();
+        exts.activate('a');
+        return exts;
+      }]
+    ];
+    const TAGS = {
+      'server, two sessions': { outgoing: ['a', 'b'], incoming: ['b', 'a'] },
+      'client, one session': { outgoing: ['a'], incoming: ['a'] }
+    };
+    const expected = (setup, direction, id) => [id, ...((TAGS[setup] || {})[direction] || [])];
+
+    for (const [setup, withSessions, make] of setups) {
+      describe(setup, () => {
+        for (const first of DIRECTIONS) {
+          for (const second of DIRECTIONS) {
+            it(`${first} then ${second} from inside its callback, then ${first} from inside that one: all delivered in order`, () => {
+              const exts = make();
+              const got = [];
+              exts[METHOD[first]](['m1'], (error, message) => {
+                got.push([error, message]);
+                exts[METHOD[second]](['m2'], (error2, message2) => {
+                  got.push([error2, message2]);
+                  exts[METHOD[first]](['m3'], (error3, message3) => got.push([error3, message3]));
+                });
+              });
+              assert.deepEqual(got, [
+                [null, expected(setup, first, 'm1')],
+                [null, expected(setup, second, 'm2')],
+                [null, expected(setup, first, 'm3')]
+              ]);
+            });
+          }
+
+          // The original recurses once per message and overflows the stack at a few
+          // thousand; this package loops (README, deviations).
+          for (const [count, test] of [[200, it], [20000, itDeviation]]) {
+            test(`${first}: ${count} messages, each sent from inside the previous one's callback, arrive in order`, () => {
+              const exts = make();
+              const got = [];
+              const send = (i) => exts[METHOD[first]]([i], (error, message) => {
+                got.push(message[0]);
+                if (i + 1 < count) send(i + 1);
+              });
+              send(0);
+              assert.deepEqual(got, Array.from({ length: count }, (_, i) => i));
+            });
+          }
+
+          (withSessions ? itDeviation : it)(`${first}: a callback that sends and then throws: the exception reaches the caller, the message sent is delivered, and the container keeps working`, () => {
+            const exts = make();
+            const thrown = new Error('driver bug');
+            const got = [];
+            assert.throws(() => exts[METHOD[first]](['m1'], () => {
+              exts[METHOD[first]](['m2'], (error, message) => got.push([error, message]));
+              throw thrown;
+            }), (e) => e === thrown);
+            assert.deepEqual(got, [[null, expected(setup, first, 'm2')]]);
+            for (const direction of DIRECTIONS) {
+              assert.deepEqual(sendSync(exts, direction, ['m3']), { error: null, message: expected(setup, direction, 'm3') });
+            }
+          });
+
+          it(`${first}: close from inside a callback calls back after the message sent before it, and drops later ones`, () => {
+            const exts = make();
+            const order = [];
+            exts[METHOD[first]](['m1'], () => {
+              order.push('m1');
+              exts[METHOD[first]](['m2'], () => order.push('m2'));
+              exts.close(() => {
+                order.push('closed');
+                exts[METHOD[first]](['m4'], () => order.push('m4'));
+              });
+              exts[METHOD[first]](['m3'], () => order.push('m3'));
+            });
+            for (const direction of DIRECTIONS) exts[METHOD[direction]](['m5'], () => order.push('m5'));
+            assert.deepEqual(order, ['m1', 'm2', 'closed']);
+            let closedAgain = false;
+            exts.close(() => { closedAgain = true; });
+            assert.ok(closedAgain);
+          });
+        }
+
+        it('close, then messages in both directions: dropped without callback', () => {
+          const exts = make();
+          let closed = 0;
+          exts.close(() => { closed += 1; });
+          assert.equal(closed, 1);
+          let called = 0;
+          for (const direction of DIRECTIONS) exts[METHOD[direction]](['m'], () => { called += 1; });
+          assert.equal(called, 0);
+        });
+      });
+    }
+
+    itDeviation('before negotiation: re-entrant messages in either direction, a throwing callback and a close from inside one', () => {
+      const makers = [() => new Extensions(), () => {
+        const exts = new Extensions();
+        exts.add(extension('a'));
+        exts.generateOffer();
+        return exts;
+      }];
+      for (const make of makers) {
+        for (const first of DIRECTIONS) {
+          for (const second of DIRECTIONS) {
+            const exts = make();
+            const order = [];
+            const thrown = new Error('driver bug');
+            assert.throws(() => exts[METHOD[first]](['m1'], () => {
+              order.push('m1');
+              exts[METHOD[second]](['m2'], (error, message) => {
+                order.push(message[0]);
+                exts.close(() => order.push('closed'));
+                exts[METHOD[first]](['m3'], () => order.push('m3'));
+              });
+              throw thrown;
+            }), (e) => e === thrown);
+            assert.deepEqual(order, ['m1', 'm2', 'closed']);
+          }
+        }
+      }
+    });
+  });
 });
