@@ -16,6 +16,7 @@
 //! peers compress with 9 then, and a larger window decodes a smaller one.
 
 use super::config::Strategy;
+use super::distance::{self, Refused};
 use super::negotiate::SessionParams;
 use std::fmt;
 use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush, Status};
@@ -308,7 +309,11 @@ impl Decompressor {
         let inflate = self
             .inflate
             .get_or_insert_with(|| Inflate::new(false, window_bits));
-        match inflate_message(inflate, input, max_len) {
+        let result = inflate_message(inflate, input, max_len).and_then(|done| {
+            self.check_window(input)?;
+            Ok(done)
+        });
+        match result {
             Ok((out, Ended::AtBoundary)) => {
                 if !self.context_takeover {
                     self.reset();
@@ -326,6 +331,23 @@ impl Decompressor {
                 Err(e)
             }
         }
+    }
+
+    /// Refuses a message that reaches farther back than the window we
+    /// negotiated for the peer, which zlib-rs does not check (see
+    /// `distance.rs`). Exact: every match of the message is read. A peer held
+    /// to 8 bits is checked against 9, as it is inflated with 9.
+    fn check_window(&self, input: &[u8]) -> Result<(), InflateError> {
+        if self.window_bits >= MAX_ZLIB_WINDOW_BITS {
+            return Ok(());
+        }
+        let window = 1usize << self.window_bits;
+        distance::check(input, &TRAILER, window).map_err(|refused| {
+            InflateError::Corrupt(match refused {
+                Refused::TooFar(_) => format!("distance too far back for a {window}-byte window"),
+                Refused::Unreadable(why) => why.to_string(),
+            })
+        })
     }
 
     /// Frees the zlib state. With context takeover the peer's context goes
@@ -381,9 +403,13 @@ fn inflate_message(
         .map_err(|_| InflateError::TooLarge)?;
     for (index, part) in [input, &TRAILER[..]].into_iter().enumerate() {
         if let Some(left) = feed(inflate, part, &mut out, limit)? {
-            // After a final block the stream is over: the trailer we appended
-            // may follow, but bytes of the message itself may not.
-            if index == 0 && left > 0 {
+            // After a final block the stream is over. What may follow it in
+            // the message is nothing, or the one byte RFC 7692 7.2.3.4 shows:
+            // the header of an empty stored block that the trailer we
+            // appended completes. Anything else would be data we drop
+            // unread, so it is an error.
+            let rest = &part[part.len() - left..];
+            if index == 0 && !rest.is_empty() && rest != [EMPTY_MESSAGE] {
                 return Err(InflateError::Corrupt(
                     "data follows the end of the compressed stream".to_string(),
                 ));
@@ -441,13 +467,16 @@ fn feed(
         let produced = (inflate.total_out() - out_before) as usize;
         out.truncate(filled + produced);
         part = &part[consumed..];
-        match result {
-            Err(e) => return Err(corrupt(inflate, e)),
-            Ok(Status::StreamEnd) => return Ok(Some(part.len())),
-            Ok(Status::Ok | Status::BufError) => {}
+        if let Err(e) = result {
+            return Err(corrupt(inflate, e));
         }
+        // Checked before the end of the stream too: a final block that
+        // fills the buffer to `limit` is one byte too many.
         if out.len() >= limit {
             return Err(InflateError::TooLarge);
+        }
+        if result == Ok(Status::StreamEnd) {
+            return Ok(Some(part.len()));
         }
         if part.is_empty() && produced < room {
             return Ok(None);

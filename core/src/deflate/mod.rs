@@ -3,9 +3,12 @@
 
 pub mod codec;
 pub mod config;
+mod distance;
 pub mod negotiate;
 #[cfg(test)]
 mod puff;
+#[cfg(test)]
+mod rules_tests;
 
 // The one line to change when these modules move next to the header parser.
 use crate::parser::{ParamValue, Params};
