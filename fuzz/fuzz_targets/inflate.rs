@@ -4,9 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use websocket_extensions_core::deflate::{
-    Decompressor, DirectionParams, SessionParams, Strategy,
-};
+use websocket_extensions_core::deflate::{Decompressor, DirectionParams, SessionParams, Strategy};
 
 const MAX_LEN: usize = 64 * 1024;
 
