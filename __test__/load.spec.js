@@ -72,7 +72,8 @@ const startServer = (extensions, problems) => new Promise((resolve) => {
 
 // One client's run: connect, keep IN_FLIGHT messages going, check every reply, close.
 // `open` makes the socket and returns { send, close, on(message|close|error) } over it.
-const runClient = (index, open, problems, sockets) => new Promise((resolve) => {
+// `deflated` says whether the connection must have negotiated permessage-deflate.
+const runClient = (index, open, deflated, problems, sockets) => new Promise((resolve) => {
   const socket = open();
   sockets.push(socket);
   const expected = [];
@@ -90,6 +91,7 @@ const runClient = (index, open, problems, sockets) => new Promise((resolve) => {
     socket.send(data);
   };
   socket.on('open', () => {
+    if (/permessage-deflate/.test(socket.negotiated()) !== deflated) fail(`negotiated "${socket.negotiated()}"`);
     for (let k = 0; k < IN_FLIGHT; k++) sendNext();
   });
   socket.on('message', (data) => {
@@ -115,6 +117,7 @@ const fayeClient = (url, extensions) => () => {
     close: () => ws.close(),
     // faye-websocket has no public way to drop a connection at once.
     terminate: () => ws._stream && ws._stream.destroy(),
+    negotiated: () => ws.headers['sec-websocket-extensions'] || '',
     on: (name, fn) => ws.on(name, (event) => fn(name === 'message' ? event.data : name === 'close' ? event.code : event.message))
   };
 };
@@ -125,6 +128,7 @@ const wsClient = (url) => () => {
     send: (data) => ws.send(data),
     close: () => ws.close(1000),
     terminate: () => ws.terminate(),
+    negotiated: () => ws.extensions,
     on: (name, fn) => ws.on(name, name === 'message'
       ? (data, isBinary) => fn(isBinary ? data : data.toString())
       : name === 'error' ? (error) => fn(error.message) : fn)
@@ -167,8 +171,9 @@ describe('load: a faye-websocket server under many concurrent loopback clients',
         const url = `ws://127.0.0.1:${server.port}/`;
         const clients = [];
         for (let i = 0; i < FAYE_CLIENTS + WS_CLIENTS; i++) {
-          const open = i < FAYE_CLIENTS ? fayeClient(url, extensions) : wsClient(url);
-          clients.push(runClient(i, open, problems, sockets));
+          const faye = i < FAYE_CLIENTS;
+          const open = faye ? fayeClient(url, extensions) : wsClient(url);
+          clients.push(runClient(i, open, faye && extensions.length > 0, problems, sockets));
         }
         await Promise.race([Promise.all(clients), crashed]);
         // The server sees each close once the client's closing frame has been answered.
