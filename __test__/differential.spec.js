@@ -76,14 +76,15 @@ const generate = (seed) => {
 // inside a callback is delivered after that callback returns; the original delivered it
 // before the inner call returned): with more than one nested call in a callback the two
 // disagree on which runs first, the second call or the first call's own callback, so a
-// callback makes at most one call; a chain of them is the same either way. For the same
-// reason a chain that has crossed to the other direction ends there (`crossed`): its next
-// message would be sent earlier in the original than here, relative to the messages other
-// chains send in that direction.
-const driverAction = (seed, id, crossed) => {
+// callback makes at most one call that can lead to more; a chain of them is the same either
+// way. For the same reason a chain ends (`last`) at a message sent in the other direction
+// (its next message would be sent earlier in the original than here, relative to the ones
+// other chains send in that direction) and at one sent just before a close.
+const driverAction = (seed, id, last) => {
   const u = hashed(seed, 'driver', id);
   const depth = id.split('.').length;
-  const action = depth > 4 || crossed ? 'none' : u < 0.25 ? 'send-same' : u < 0.4 ? 'send-other' : u < 0.45 ? 'close' : 'none';
+  const action = depth > 4 || last ? 'none'
+    : u < 0.25 ? 'send-same' : u < 0.4 ? 'send-other' : u < 0.45 ? 'close' : u < 0.5 ? 'send-then-close' : 'none';
   return { action, throws: hashed(seed, 'throw', id) < 0.1 };
 };
 
@@ -170,14 +171,32 @@ const run = async (plan, Extensions, reference) => {
     }
   };
 
-  const callback = (direction, id, crossed = false) => function (error, message) {
+  // DEVIATION (README: a message the driver sends from inside one of its callbacks is
+  // delivered after that callback returns; the original delivered it, and any message that
+  // had finished behind it, before the inner call returned): the original's callbacks to
+  // the driver that arrive while one runs wait until it returns, in the order they came.
+  let running = false;
+  const waiting = [];
+  const inTurn = (fn) => (reference ? (...args) => {
+    if (running) return waiting.push(() => fn(...args));
+    running = true;
+    fn(...args);
+    while (waiting.length > 0) waiting.shift()();
+    running = false;
+  } : fn);
+
+  const callback = (direction, id, last = false) => inTurn((error, message) => {
     driver.push(error
       ? `${direction} ${id} error ${describeError(error)} (message ${message})`
       : `${direction} ${id} ok ${message.slice(1).join(',')}`);
-    const { action, throws } = driverAction(seed, id, crossed);
+    const { action, throws } = driverAction(seed, id, last);
     if (action === 'send-same') attempt(`send ${id}.1`, () => send(direction, `${id}.1`));
     if (action === 'send-other') attempt(`send ${id}.1`, () => send(OTHER[direction], `${id}.1`, true));
-    if (action === 'close') attempt(`close ${id}`, () => close(true, id));
+    if (action === 'send-then-close') {
+      const towards = hashed(seed, 'towards', id) < 0.5 ? direction : OTHER[direction];
+      attempt(`send ${id}.1`, () => send(towards, `${id}.1`, true));
+    }
+    if (action === 'close' || action === 'send-then-close') attempt(`close ${id}`, () => close(true, id));
     // DEVIATION (SPEC 4, README: an exception thrown by the driver's callback propagates;
     // the original swallowed it when the sessions answered at once, and then stopped handing
     // on the messages queued behind it): the original is spared the throw, and this
@@ -188,26 +207,26 @@ const run = async (plan, Extensions, reference) => {
       thrown.fromDriver = true;
       throw thrown;
     }
-  };
+  });
 
-  const send = (direction, id, crossed) => {
+  const send = (direction, id, last) => {
     if (reference && !negotiated) {
       // DEVIATION (SPEC 4, README): before negotiation this package passes messages through
       // unchanged, or drops them after a close; the original threw a TypeError.
       assert.throws(() => exts[METHOD[direction]]([id], () => {}), TypeError);
-      if (!closed) callback(direction, id, crossed)(null, [id]);
+      if (!closed) callback(direction, id, last)(null, [id]);
       return;
     }
     // DEVIATION (SPEC 4: after close both directions drop messages): the original forgot a
     // close made before negotiation once a pipeline was set up.
     if (reference && closedBeforeNegotiation) return;
-    exts[METHOD[direction]]([id], callback(direction, id, crossed));
+    exts[METHOD[direction]]([id], callback(direction, id, last));
   };
 
   const close = (withCallback, label) => {
     if (!negotiated) closedBeforeNegotiation = true;
     closed = true;
-    const done = withCallback ? () => driver.push(`closed ${label}`) : undefined;
+    const done = withCallback ? inTurn(() => driver.push(`closed ${label}`)) : undefined;
     if (reference && !negotiated && !withCallback) {
       // DEVIATION (SPEC 4, README): close() before negotiation without a callback; the
       // original threw a TypeError.
