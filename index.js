@@ -292,15 +292,19 @@ class Extensions {
     }
     this._draining = true
     let failure = null
-    let next = { message, callback, context, closer: false }
-    while (next !== undefined) {
+    try {
+      callback.call(context, null, message)
+    } catch (error) {
+      failure = { error }
+    }
+    while (this._waiting.length > 0) {
+      const next = this._waiting.shift()
       try {
         if (next.closer) next.callback.call(next.context)
         else next.callback.call(next.context, null, next.message)
       } catch (error) {
         if (failure === null) failure = { error }
       }
-      next = this._waiting.shift()
     }
     this._draining = false
     if (failure !== null) throw failure.error
