@@ -271,6 +271,9 @@ pub struct Decompressor {
     /// The peer's context is gone (an error, or a release) while the peer
     /// still refers to it: every later message fails.
     context_lost: bool,
+    /// Bytes inflated since the current zlib state started (saturating): the
+    /// most history any match can have reached.
+    stream_len: usize,
 }
 
 impl Decompressor {
@@ -283,6 +286,7 @@ impl Decompressor {
             context_takeover: params.incoming.context_takeover,
             inflate: None,
             context_lost: false,
+            stream_len: 0,
         }
     }
 
@@ -306,11 +310,14 @@ impl Decompressor {
             return Ok(Vec::new());
         }
         let window_bits = self.window_bits;
+        if self.inflate.is_none() {
+            self.stream_len = 0;
+        }
         let inflate = self
             .inflate
             .get_or_insert_with(|| Inflate::new(false, window_bits));
         let result = inflate_message(inflate, input, max_len).and_then(|done| {
-            self.check_window(input)?;
+            self.check_window(input, done.0.len())?;
             Ok(done)
         });
         match result {
@@ -337,11 +344,15 @@ impl Decompressor {
     /// negotiated for the peer, which zlib-rs does not check (see
     /// `distance.rs`). Exact: every match of the message is read. A peer held
     /// to 8 bits is checked against 9, as it is inflated with 9.
-    fn check_window(&self, input: &[u8]) -> Result<(), InflateError> {
-        if self.window_bits >= MAX_ZLIB_WINDOW_BITS {
+    fn check_window(&mut self, input: &[u8], inflated: usize) -> Result<(), InflateError> {
+        let reach = self.stream_len.saturating_add(inflated);
+        self.stream_len = reach;
+        let window = 1usize << self.window_bits;
+        // zlib refuses any match farther back than everything inflated so
+        // far, so a stream no longer than the window needs no reading.
+        if self.window_bits >= MAX_ZLIB_WINDOW_BITS || reach <= window {
             return Ok(());
         }
-        let window = 1usize << self.window_bits;
         distance::check(input, &TRAILER, window).map_err(|refused| {
             InflateError::Corrupt(match refused {
                 Refused::TooFar(_) => format!("distance too far back for a {window}-byte window"),
@@ -364,6 +375,7 @@ impl Decompressor {
     }
 
     fn reset(&mut self) {
+        self.stream_len = 0;
         // zlib-rs resets to its default window, so only that one is reused.
         match &mut self.inflate {
             Some(inflate) if self.window_bits == MAX_ZLIB_WINDOW_BITS => inflate.reset(false),

@@ -17,7 +17,6 @@
 /// Codes up to this many bits are decoded with one table lookup; longer ones
 /// (rare: only large dynamic blocks use them) bit by bit.
 const ROOT_BITS: u32 = 10;
-const ROOT_MASK: u64 = (1 << ROOT_BITS) - 1;
 
 const LENGTH_EXTRA: [u8; 29] = [
     0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
@@ -60,8 +59,29 @@ struct Bits<'a> {
 
 impl Bits<'_> {
     /// At least 56 bits in `buf`: enough for a length and distance pair.
-    #[inline]
+    #[inline(always)]
     fn refill(&mut self) {
+        if self.count > 56 {
+            return;
+        }
+        // Eight bytes at once while they last, keeping the whole bytes that
+        // fit (libdeflate's way); byte by byte near the end.
+        let word = self
+            .data
+            .get(self.pos..self.pos + 8)
+            .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok());
+        if let Some(word) = word {
+            self.buf |= u64::from_le_bytes(word) << self.count;
+            let bytes = (63 - self.count) / 8;
+            self.pos += bytes as usize;
+            self.count += bytes * 8;
+            return;
+        }
+        self.refill_slowly();
+    }
+
+    #[cold]
+    fn refill_slowly(&mut self) {
         while self.count <= 56 {
             match self.byte(self.pos) {
                 Some(byte) => {
@@ -123,9 +143,12 @@ impl Bits<'_> {
 /// A canonical Huffman code as a lookup table of its short codes, with what
 /// the bit-by-bit decoder needs for the long ones.
 struct Code {
-    /// Indexed by the next `ROOT_BITS` input bits: `symbol | length << 16`,
-    /// or 0 when the code is longer than `ROOT_BITS`.
+    /// Indexed by the next `root` input bits: `symbol | length << 16`, or 0
+    /// when the code is longer than `root` bits.
     table: [u32; 1 << ROOT_BITS],
+    /// The table's index width: the longest code, at most `ROOT_BITS`, so
+    /// that a short code (a small block's) fills a small table.
+    root: u32,
     count: [u16; 16],
     /// Symbols in code order.
     symbols: [u16; MAX_SYMBOLS],
@@ -135,18 +158,28 @@ impl Code {
     fn new() -> Box<Code> {
         Box::new(Code {
             table: [0; 1 << ROOT_BITS],
+            root: 1,
             count: [0; 16],
             symbols: [0; MAX_SYMBOLS],
         })
     }
 
     fn build(&mut self, lengths: &[u8]) {
-        self.table.fill(0);
         self.count = [0; 16];
         for &len in lengths {
             self.count[usize::from(len & 15)] += 1;
         }
         self.count[0] = 0;
+        let longest = (1..16).rev().find(|&len| self.count[len] != 0).unwrap_or(1) as u32;
+        self.root = longest.min(ROOT_BITS);
+        let size = 1usize << self.root;
+        // Entries no short code covers must read 0: a longer code, or none.
+        let covered: usize = (1..=self.root as usize)
+            .map(|len| usize::from(self.count[len]) << (self.root as usize - len))
+            .sum();
+        if covered != size {
+            self.table[..size].fill(0);
+        }
         let mut offsets = [0u16; 16];
         let mut next_code = [0u32; 16];
         let mut code = 0u32;
@@ -170,11 +203,11 @@ impl Code {
             offsets[len] += 1;
             let code = next_code[len] & ((1 << len) - 1);
             next_code[len] += 1;
-            if len as u32 <= ROOT_BITS {
+            if len as u32 <= self.root {
                 let reversed = code.reverse_bits() >> (32 - len);
                 let entry = symbol as u32 | (len as u32) << 16;
                 let mut index = reversed as usize;
-                while index < self.table.len() {
+                while index < size {
                     self.table[index] = entry;
                     index += 1 << len;
                 }
@@ -182,9 +215,9 @@ impl Code {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn decode(&self, bits: &mut Bits) -> Result<usize, Refused> {
-        let entry = self.table[(bits.buf & ROOT_MASK) as usize];
+        let entry = self.table[(bits.buf & ((1 << self.root) - 1)) as usize];
         let len = entry >> 16;
         if len != 0 {
             bits.take(len);
@@ -194,6 +227,7 @@ impl Code {
     }
 
     /// puff's canonical decoding, one bit at a time.
+    #[cold]
     fn decode_long(&self, bits: &mut Bits) -> Result<usize, Refused> {
         let (mut code, mut first, mut index) = (0i32, 0i32, 0i32);
         for len in 1..16u32 {
@@ -280,8 +314,16 @@ fn read_dynamic(bits: &mut Bits, literals: &mut Code, distances: &mut Code) -> R
 /// Reads one block's codes up to its end; fails at a distance over `window`.
 fn codes(bits: &mut Bits, literals: &Code, distances: &Code, window: usize) -> Result<(), Refused> {
     loop {
+        // 56 bits hold three codes of at most 15 bits: up to three literals
+        // per refill, and a length code is followed by a refill.
         bits.refill();
-        let symbol = literals.decode(bits)?;
+        let mut symbol = literals.decode(bits)?;
+        if symbol < 256 {
+            symbol = literals.decode(bits)?;
+            if symbol < 256 {
+                symbol = literals.decode(bits)?;
+            }
+        }
         if bits.overran() {
             return Err(Refused::Unreadable("ran out of input"));
         }
@@ -291,6 +333,7 @@ fn codes(bits: &mut Bits, literals: &Code, distances: &Code, window: usize) -> R
         if symbol == 256 {
             return Ok(());
         }
+        bits.refill();
         let extra = *LENGTH_EXTRA
             .get(symbol - 257)
             .ok_or(Refused::Unreadable("invalid length code"))?;
@@ -303,9 +346,6 @@ fn codes(bits: &mut Bits, literals: &Code, distances: &Code, window: usize) -> R
         let distance = usize::from(base) + bits.take(u32::from(extra)) as usize;
         if distance > window {
             return Err(Refused::TooFar(distance));
-        }
-        if bits.overran() {
-            return Err(Refused::Unreadable("ran out of input"));
         }
     }
 }
