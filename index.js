@@ -307,6 +307,16 @@ class Extensions {
       }
     }
     this._draining = false
+    // A callback that set up a pipeline with sessions and then sent through it
+    // left that message to the core's loop, which starts here.
+    if (this._dirty) {
+      this._dirty = false
+      try {
+        this._continue(native.coreNext(this._core))
+      } catch (error) {
+        if (failure === null) failure = { error }
+      }
+    }
     if (failure !== null) throw failure.error
   }
 

@@ -772,6 +772,22 @@ describe('message pipeline', () => {
       });
     }
 
+    itDeviation('before negotiation: a callback that negotiates sessions and then sends through them', () => {
+      for (const first of DIRECTIONS) {
+        for (const second of DIRECTIONS) {
+          const exts = new Extensions();
+          exts.add(extension('a'));
+          const got = [];
+          exts[METHOD[first]](['m1'], (error, message) => {
+            got.push(message);
+            assert.equal(exts.generateResponse('a'), 'a');
+            exts[METHOD[second]](['m2'], (error2, message2) => got.push(message2));
+          });
+          assert.deepEqual(got, [['m1'], ['m2', 'a']]);
+        }
+      }
+    });
+
     itDeviation('before negotiation: re-entrant messages in either direction, a throwing callback and a close from inside one', () => {
       const makers = [() => new Extensions(), () => {
         const exts = new Extensions();
