@@ -91,6 +91,8 @@ class Extensions {
     this._extensions = []
     this._offered = []
     this._cells = null
+    // Per direction, the cells whose session has failed a message (see _exec).
+    this._failed = [[], []]
     this._rsv1 = this._rsv2 = this._rsv3 = false
     this._closed = false
     this._stopped = [false, false]
@@ -218,6 +220,7 @@ class Extensions {
     this._rsv3 = (allowed & 4) !== 0
     this._cells = cells
     this._stopped = [this._closed, this._closed]
+    this._failed = [cells.map(() => false), cells.map(() => false)]
     this._inflight = [0, 0]
     this._chains = [null, null]
   }
@@ -422,6 +425,7 @@ class Extensions {
     const entry = call.entry
     if (this._entries[entry.slot] !== entry) return 0
     const failed = !!call.error
+    if (failed) this._failed[call.dir][call.cell] = true
     entry.value = failed ? call.error : call.message
     return native.coreComplete(this._core, call.cell, call.dir, entry.slot, failed, take)
   }
@@ -467,6 +471,10 @@ class Extensions {
     const slot = Math.floor(action / SLOT_UNIT)
     switch (kind) {
       case CALL: {
+        // A call the core asked for before the session failed an earlier
+        // message of that direction: the core drops the message, and the
+        // session, like the original's stopped Functor, never sees it.
+        if (this._failed[dir][cell]) return 0
         const entry = this._entries[slot]
         const call = new Call(cell, dir, entry)
         this._invoke(call, entry.value)

@@ -325,6 +325,31 @@ describe('message pipeline', () => {
       });
     });
 
+    for (const direction of DIRECTIONS) {
+      it(`${direction}: a session that fails a message never sees the messages that were queued behind it`, () => {
+        // The first session holds m1 and passes m2 at once, so both reach the second one
+        // together when m1 is released; the second fails m1 at once.
+        const log = [];
+        const first = heldSession('first', log);
+        const second = {
+          ...taggingSession('second'),
+          [METHOD[direction]]: (message, cb) => {
+            log.push(`second ${direction} ${message[0]}`);
+            if (message[0] === 'm1') cb(new Error('boom'));
+            else cb(null, message.concat('second'));
+          }
+        };
+        const exts = pipelineOf(direction === 'outgoing' ? { first, second } : { second, first });
+        const got = [];
+        exts[METHOD[direction]](['m1'], (error) => got.push(error.message));
+        exts[METHOD[direction]](['m2'], () => got.push('m2'));
+        first.release(direction, 'm2');
+        first.release(direction, 'm1');
+        assert.deepEqual(got, ['second: boom']);
+        assert.deepEqual(log.filter((line) => line.startsWith('second')), [`second ${direction} m1`]);
+      });
+    }
+
     it('after an error the direction drops later messages without callback; the other direction keeps working', () => {
       let seenAfter = 0;
       let failed = false;
