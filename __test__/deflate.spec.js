@@ -724,6 +724,124 @@ describe('permessage-deflate (native)', function () {
     });
   });
 
+  describe('RFC 7692 final blocks and the negotiated window (issue 9)', () => {
+    // RFC 7692 7.2.3.4: "Hello" in a DEFLATE block with BFINAL set, then the header byte of
+    // an empty stored block that the receiver's appended 00 00 ff ff completes.
+    const RFC_HELLO = Buffer.from('f348cdc9c90700' + '00', 'hex');
+
+    // A pair where the client asks for `bits` and (no) context takeover both ways, so that
+    // each side inflates the other's messages with that window and mode.
+    const pairWith = (bits, takeover) =>
+      negotiate(
+        deflate.configure({
+          maxWindowBits: bits,
+          requestMaxWindowBits: bits,
+          noContextTakeover: !takeover,
+          requestNoContextTakeover: !takeover
+        }),
+        deflate
+      );
+
+    // A plain zlib peer: one raw DEFLATE stream with a 15-bit window, each message sync
+    // flushed with its trailer removed, as ws and permessage-deflate 0.1.7 send them.
+    const zlibPeer = () => {
+      const stream = zlib.createDeflateRaw({ windowBits: 15 });
+      return (data) =>
+        new Promise((resolve) => {
+          const chunks = [];
+          const onData = (chunk) => chunks.push(chunk);
+          stream.on('data', onData);
+          stream.write(data);
+          stream.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+            stream.off('data', onData);
+            const all = Buffer.concat(chunks);
+            assert.ok(all.subarray(-4).equals(TAIL));
+            resolve(all.subarray(0, -4));
+          });
+        });
+    };
+
+    const receive = async (exts, data) => {
+      const { error, message: out } = await send(exts, 'in', message(2, Buffer.from(data), true));
+      return error ? `error: ${error.message}` : out.data.toString('latin1');
+    };
+
+    it('the RFC example decodes, and the same payload again and ordinary messages after it', async () => {
+      for (const takeover of [true, false]) {
+        for (const role of ['client', 'server']) {
+          const label = `${role} receiving, context takeover ${takeover}`;
+          const receiver = pairWith(15, takeover)[role];
+          const got = [];
+          got.push(await receive(receiver, RFC_HELLO), await receive(receiver, RFC_HELLO));
+          // After a final block the peer starts a new stream; with context takeover its
+          // second message refers to its first.
+          const peer = zlibPeer();
+          const ordinary = 'an ordinary message, '.repeat(4);
+          const first = await peer(ordinary);
+          const second = takeover ? await peer(ordinary) : first;
+          if (takeover) assert.ok(second.length < first.length / 2, `${label}: refers back`);
+          got.push(await receive(receiver, first), await receive(receiver, second));
+          got.push(await receive(receiver, RFC_HELLO), await receive(receiver, await zlibPeer()('after')));
+          assert.deepEqual(got, ['Hello', 'Hello', ordinary, ordinary, 'Hello', 'after'], label);
+        }
+      }
+    });
+
+    it('other bytes after a final block are an error', async () => {
+      const tail = Buffer.concat([RFC_HELLO, Buffer.from([0x01])]);
+      assert.equal(
+        await receive(pairWith(15, true).server, tail),
+        'error: permessage-deflate: invalid compressed message: data follows the end of the compressed stream'
+      );
+    });
+
+    it('a match past the negotiated window fails with an error naming it (every size, both roles, both modes)', async () => {
+      for (let bits = 8; bits <= 15; bits++) {
+        const window = 1 << Math.max(bits, 9); // a peer held to 8 bits is inflated with 9
+        for (const takeover of [true, false]) {
+          for (const role of ['client', 'server']) {
+            for (const reach of [window, window + 1]) {
+              if (reach > 32768) continue;
+              const label = `${bits} bits, ${role} receiving, takeover ${takeover}, ${reach} back`;
+              // Random bytes twice: the only match lies `reach` bytes back.
+              const block = crypto.randomBytes(reach);
+              const wire = await zlibPeer()(Buffer.concat([block, block]));
+              const got = await receive(pairWith(bits, takeover)[role], wire);
+              if (reach <= window) {
+                assert.equal(got, Buffer.concat([block, block]).toString('latin1'), label);
+              } else {
+                assert.equal(
+                  got,
+                  `error: permessage-deflate: invalid compressed message: distance too far back for a ${window}-byte window`,
+                  label
+                );
+              }
+            }
+          }
+        }
+      }
+    });
+
+    it('what the original (permessage-deflate 0.1.7) refuses across messages, we refuse too', async () => {
+      // The issue's case: a client that asked for server_max_window_bits=9 and got it; the
+      // server's second message reaches 600 or 20,000 bytes back into its first.
+      for (const reach of [600, 20000]) {
+        for (const [name, ext, Client, Server] of [
+          ['ours', deflate, Extensions, Extensions],
+          ['original', pmd, Original, Original]
+        ]) {
+          const { client } = negotiate(ext.configure({ requestMaxWindowBits: 9 }), ext, { Client, Server });
+          const peer = zlibPeer();
+          const block = crypto.randomBytes(reach);
+          const first = await receive(client, await peer(block));
+          assert.equal(first, block.toString('latin1'), `${name} ${reach}: the first message`);
+          const second = await receive(client, await peer(block));
+          assert.match(second, /^error: permessage-deflate: .*too far back/, `${name} ${reach}`);
+        }
+      }
+    });
+  });
+
   describe('bad input', () => {
     it('corrupt input (random bytes with rsv1, truncated data) fails through the callback with a clear message', async () => {
       const compressible = compressibleText(10 * KiB);

@@ -17,6 +17,7 @@ const fs = require('fs');
 const http = require('http');
 const net = require('net');
 const path = require('path');
+const zlib = require('zlib');
 require('./impl'); // under WSX_IMPL=original, sends the drivers to the original container
 const WebSocket = require('faye-websocket');
 const WS = require('ws');
@@ -582,6 +583,172 @@ describe("interop with Python's websockets", function () {
       assertCompressedOnWire(relay.downstream, MESSAGES, 'Python to our client');
     });
   }
+});
+
+// ---------------------------------------------------------------------------------------
+// RFC 7692 7.2.3.4: a sender may end a message with a DEFLATE block whose BFINAL bit is set.
+// Its example, "Hello": f3 48 cd c9 c9 07 00 00. No peer here flushes that way of its own
+// accord (ws and Python's websockets sync flush, Chromium too), so the ws peer gets a
+// compress step that ends each message with a final block (zlib's Z_FINISH, then the
+// empty stored block the RFC appends) and does everything else itself: framing, RSV1,
+// masking. A raw socket sends the RFC's bytes and a window violation as frames of its own.
+
+const RFC_HELLO = Buffer.from('f348cdc9c9070000', 'hex');
+const finalBlockMessage = (data) => Buffer.concat([zlib.deflateRawSync(data), Buffer.from([0])]);
+
+// Makes the ws socket's next messages end with a final block, or (false) sync flush again.
+const flushWithFinalBlocks = (wsSocket, on) => {
+  const extension = wsSocket._extensions['permessage-deflate'];
+  assert.ok(extension, 'ws negotiated permessage-deflate');
+  if (on) extension.compress = (data, fin, callback) => callback(null, finalBlockMessage(data));
+  else delete extension.compress; // back to PerMessageDeflate.prototype.compress
+};
+
+// Sends RFC "Hello" twice, ordinary messages, "Hello" again and one more ordinary one.
+const FINAL_BLOCK_SEQUENCE = ['Hello', 'Hello', 'an ordinary message, '.repeat(4), 'an ordinary message, '.repeat(4), 'Hello', 'after'];
+const sendFinalBlockSequence = async (wsSocket) => {
+  for (const [i, text] of FINAL_BLOCK_SEQUENCE.entries()) {
+    flushWithFinalBlocks(wsSocket, text === 'Hello');
+    await new Promise((resolve, reject) => wsSocket.send(text, (error) => (error ? reject(error) : resolve())));
+  }
+  flushWithFinalBlocks(wsSocket, false);
+};
+
+const collectMessages = (socket, count) =>
+  new Promise((resolve, reject) => {
+    const got = [];
+    socket.on('message', (event) => {
+      got.push(event.data);
+      if (got.length === count) resolve(got);
+    });
+    socket.on('close', (event) => reject(new Error(`closed with ${event.code} "${event.reason}" after ${got.length} messages`)));
+  });
+
+// A WebSocket client on a bare socket: the handshake, then frames written as given.
+// `frames` collects what the server sends (unmasked, short payloads only).
+const startRawClient = async (port, extensions) => {
+  const socket = net.connect(port, '127.0.0.1');
+  onStop(() => socket.destroy());
+  await once(socket, 'connect');
+  socket.write(
+    'GET / HTTP/1.1\r\n' +
+      `Host: 127.0.0.1:${port}\r\n` +
+      'Upgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\n` +
+      'Sec-WebSocket-Version: 13\r\n' +
+      `Sec-WebSocket-Extensions: ${extensions}\r\n\r\n`
+  );
+  const client = { socket, head: null, frames: [] };
+  let onCloseFrame;
+  client.closeFrame = new Promise((resolve) => (onCloseFrame = resolve));
+  let pending = Buffer.alloc(0);
+  client.opened = new Promise((resolve) =>
+    socket.on('data', (chunk) => {
+      pending = Buffer.concat([pending, chunk]);
+      if (client.head === null) {
+        const end = pending.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        client.head = pending.subarray(0, end).toString('latin1');
+        pending = pending.subarray(end + 4);
+        resolve(client.head);
+      }
+      while (pending.length >= 2 && pending.length >= 2 + (pending[1] & 0x7f)) {
+        const length = pending[1] & 0x7f;
+        const frame = { opcode: pending[0] & 0x0f, payload: pending.subarray(2, 2 + length) };
+        client.frames.push(frame);
+        if (frame.opcode === 8) onCloseFrame(frame);
+        pending = pending.subarray(2 + length);
+      }
+    })
+  );
+  // One masked frame, FIN set, RSV1 as given.
+  client.send = (opcode, payload, rsv1) => {
+    const mask = crypto.randomBytes(4);
+    const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]));
+    assert.ok(payload.length < 65536);
+    const length = payload.length < 126 ? [0x80 | payload.length] : [0x80 | 126, payload.length >> 8, payload.length & 0xff];
+    socket.write(Buffer.concat([Buffer.from([0x80 | (rsv1 ? 0x40 : 0) | opcode, ...length]), mask, masked]));
+  };
+  return client;
+};
+
+describe('RFC 7692 final-block messages (7.2.3.4)', function () {
+  this.timeout(30000);
+  afterEach(stopAll);
+
+  it('zlib ends "Hello" with the RFC example bytes', () => {
+    assert.ok(finalBlockMessage('Hello').equals(RFC_HELLO));
+  });
+
+  // permessage-deflate 0.1.7 turns the messages after a final block into empty ones.
+  const itOurs = native ? it : it.skip;
+
+  for (const config of WS_CONFIGS.slice(0, 2)) {
+    const perMessageDeflate = { threshold: 0, ...config.ws };
+
+    itOurs(`ws client sending final blocks, our server: ${config.name}`, async () => {
+      const ours = await startOurServer(deflate.configure({ ...config.ours }));
+      const relay = await startRelay(ours.port);
+      const peer = startWsClient(`ws://127.0.0.1:${relay.port}/`, perMessageDeflate);
+      const socket = await ours.accepted;
+      const received = collectMessages(socket, FINAL_BLOCK_SEQUENCE.length);
+      await once(peer, 'open');
+      await sendFinalBlockSequence(peer);
+      assert.deepEqual(await received, FINAL_BLOCK_SEQUENCE, peer.log.join('; '));
+      assertNegotiated(relay, config.expected);
+      assert.deepEqual(relay.upstream.messageFrames.map((f) => f.rsv1), FINAL_BLOCK_SEQUENCE.map(() => true));
+      assert.equal(await closeCleanly(socket), 1000);
+    });
+
+    itOurs(`our client, ws server sending final blocks: ${config.name}`, async () => {
+      const peer = await startWsServer(perMessageDeflate);
+      const relay = await startRelay(peer.port);
+      const socket = startOurClient(`ws://127.0.0.1:${relay.port}/`, deflate.configure({ ...config.ours }));
+      const received = collectMessages(socket, FINAL_BLOCK_SEQUENCE.length);
+      await opened(socket);
+      await sendFinalBlockSequence(await peer.connected);
+      assert.deepEqual(await received, FINAL_BLOCK_SEQUENCE, peer.log.join('; '));
+      assertNegotiated(relay, config.expected);
+      assert.deepEqual(relay.downstream.messageFrames.map((f) => f.rsv1), FINAL_BLOCK_SEQUENCE.map(() => true));
+      assert.equal(await closeCleanly(socket), 1000);
+    });
+  }
+
+  for (const takeover of [true, false]) {
+    itOurs(`a raw client's RFC example frames reach a faye-websocket server (context takeover ${takeover})`, async () => {
+      const ours = await startOurServer(deflate.configure({}));
+      const client = await startRawClient(
+        ours.port,
+        takeover ? 'permessage-deflate' : 'permessage-deflate; client_no_context_takeover'
+      );
+      assert.match(await client.opened, /^HTTP\/1\.1 101 [^]*permessage-deflate/i);
+      const socket = await ours.accepted;
+      const received = collectMessages(socket, 4);
+      const ordinary = zlib.deflateRawSync('ordinary', { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      client.send(1, RFC_HELLO, true);
+      client.send(1, RFC_HELLO, true);
+      client.send(1, ordinary.subarray(0, -4), true);
+      client.send(1, RFC_HELLO, true);
+      assert.deepEqual(await received, ['Hello', 'Hello', 'ordinary', 'Hello']);
+    });
+  }
+
+  itOurs('a raw client reaching past the window it was given is closed with 1010 and a reason naming the window', async () => {
+    const ours = await startOurServer(deflate.configure({ requestMaxWindowBits: 9 }));
+    const client = await startRawClient(ours.port, 'permessage-deflate; client_max_window_bits');
+    assert.match(await client.opened, /client_max_window_bits=9/);
+    await ours.accepted;
+    // 600 random bytes twice: zlib with a 15-bit window refers 600 bytes back.
+    const block = crypto.randomBytes(600);
+    const wire = zlib.deflateRawSync(Buffer.concat([block, block]), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    client.send(2, wire.subarray(0, -4), true);
+    const close = await client.closeFrame;
+    assert.equal(close.payload.readUInt16BE(0), 1010);
+    assert.equal(
+      close.payload.subarray(2).toString(),
+      'permessage-deflate: invalid compressed message: distance too far back for a 512-byte window'
+    );
+  });
 });
 
 // ---------------------------------------------------------------------------------------

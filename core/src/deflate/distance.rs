@@ -8,8 +8,11 @@
 //! [`check`] reads its DEFLATE blocks once more, decoding only the Huffman
 //! codes, and fails at the first distance larger than the window. It writes
 //! no output and does not look at what the distances point to (inflate has
-//! done that), so it costs a fraction of inflating; a 15-bit window needs no
-//! check at all, since no DEFLATE distance exceeds 32 KiB.
+//! done that), but decoding the codes is most of what inflating costs: the
+//! check adds about 40-60% to inflating a message (callgrind counts in
+//! docs/ARCHITECTURE.md). It runs only where it can matter: not for a 15-bit
+//! window (no DEFLATE distance exceeds 32 KiB), and not while everything the
+//! stream has inflated fits in the window (zlib refuses a match past that).
 //!
 //! The input has been accepted by zlib, so the reader is lenient: anything it
 //! cannot parse is reported as an error rather than second-guessed.

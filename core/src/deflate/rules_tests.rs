@@ -180,6 +180,27 @@ fn the_rfc_final_block_example_decodes_and_the_session_goes_on() {
 }
 
 #[test]
+fn a_match_back_across_a_final_block_is_an_error_as_in_ws() {
+    // "Hel" from 5 bytes back: the "Hello" of the final-block message.
+    let later = fixed_message(b"", Some(5));
+    let mut history = b"Hello".to_vec();
+    assert_eq!(independent(&later, &mut history), 5);
+    for takeover in [true, false] {
+        let mut ours = Decompressor::new(&negotiated(15, takeover)[0].1);
+        assert_eq!(
+            ours.decompress(&RFC_FINAL_BLOCK_HELLO, None).unwrap(),
+            b"Hello"
+        );
+        assert_eq!(
+            ours.decompress(&later, None),
+            Err(InflateError::Corrupt(
+                "invalid distance too far back".to_string()
+            ))
+        );
+    }
+}
+
+#[test]
 fn a_final_block_from_zlib_finish_with_the_rfc_tail_decodes() {
     // What a zlib-based sender that cannot sync flush produces: Z_FINISH,
     // then the empty stored block RFC 7692 7.2.1 appends, less the trailer.
