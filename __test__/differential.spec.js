@@ -9,7 +9,7 @@
 //
 // WSX_DIFF_CASES (default 5000) sets the number of cases, WSX_DIFF_SEED the first seed
 // (default fixed, so CI is repeatable); case i uses seed + i. A mismatch prints the seed and
-// the shortest step list that still shows it, and `WSX_DIFF_SEED=<seed> WSX_DIFF_CASES=1`
+// a step list that still shows it and from which no single step can be removed, and `WSX_DIFF_SEED=<seed> WSX_DIFF_CASES=1`
 // runs that case again.
 
 const assert = require('assert/strict');
@@ -56,13 +56,14 @@ const generate = (seed) => {
   const negotiateAt = r.chance(0.1) ? -1 : r.chance(0.7) ? 0 : r.int(count);
   for (let i = 0; i < count; i++) {
     if (i === negotiateAt) steps.push({ i: steps.length, kind: 'negotiate' });
+    // `at` names the step's message (m<at>) and stays when shrinking removes other steps.
     const roll = r.next();
-    const i2 = steps.length;
-    if (roll < 0.3) steps.push({ i: i2, kind: 'send', dir: 'outgoing' });
-    else if (roll < 0.6) steps.push({ i: i2, kind: 'send', dir: 'incoming' });
-    else if (roll < 0.9) steps.push({ i: i2, kind: 'release' });
-    else if (roll < 0.95) steps.push({ i: i2, kind: 'close', callback: r.chance(0.8) });
-    else steps.push({ i: i2, kind: 'rsv', opcode: r.pick([1, 2, 8, 9]), bits: [r.chance(0.5), r.chance(0.5), r.chance(0.5)] });
+    const at = steps.length;
+    if (roll < 0.3) steps.push({ i: at, kind: 'send', dir: 'outgoing' });
+    else if (roll < 0.6) steps.push({ i: at, kind: 'send', dir: 'incoming' });
+    else if (roll < 0.9) steps.push({ i: at, kind: 'release' });
+    else if (roll < 0.95) steps.push({ i: at, kind: 'close', callback: r.chance(0.8) });
+    else steps.push({ i: at, kind: 'rsv', opcode: r.pick([1, 2, 8, 9]), bits: [r.chance(0.5), r.chance(0.5), r.chance(0.5)] });
   }
   // Sessions that answer later do it when the test releases them (in an order drawn from
   // the seed) or, in a quarter of the cases, by themselves from a microtask or setImmediate
@@ -350,8 +351,9 @@ const compare = async (plan, subject, coverage) => {
   for (const error of actual.surfaced) {
     if (!error.fromDriver) return `an exception that is not the driver's came out: ${describeError(error)}`;
   }
-  // DEVIATION (README: a direction stops as soon as a session fails a message; a message
-  // sent from inside a callback is delivered after that callback returns): a message the
+  // DEVIATION (README: ready messages move on through the sessions before the driver's
+  // callback for an earlier one runs; a message sent from inside a callback is delivered
+  // after that callback returns): a message the
   // driver sends while an error is on its way may be dropped at the entry in one
   // implementation and at the failing session in the other, as the two deliver to the
   // driver in different turns. The driver gets it from neither, so the sessions' logs are
