@@ -18,6 +18,8 @@
 //   ws        ws 8 with perMessageDeflate (its defaults).
 'use strict'
 
+const crypto = require('crypto')
+const fs = require('fs')
 const http = require('http')
 const path = require('path')
 const Module = require('module')
@@ -29,6 +31,15 @@ function driversContainer () {
   const faye = path.dirname(require.resolve('faye-websocket'))
   const driver = path.dirname(require.resolve('websocket-driver', { paths: [faye] }))
   return require.resolve('websocket-extensions', { paths: [driver] })
+}
+
+// Which build of the addon this run tests: the file loaded, its time and hash.
+function addon () {
+  const file = Object.keys(require.cache).find((name) => name.endsWith('.node'))
+  if (!file) return 'not loaded'
+  const hash = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 12)
+  const built = fs.statSync(file).mtime.toISOString().slice(0, 16).replace('T', ' ')
+  return `${path.relative(ROOT, file)} built ${built} UTC, sha256 ${hash}`
 }
 
 function fayeStack (impl) {
@@ -53,7 +64,7 @@ function fayeStack (impl) {
   const version = (name) => require(name + '/package.json').version
   const stack = `faye-websocket ${version('faye-websocket')}, websocket-driver ${version('websocket-driver')}, ` +
     `websocket-extensions: ${path.relative(ROOT, container)}, deflate: ` +
-    (impl === 'ours' ? 'deflate.js (native)' : `permessage-deflate ${version('permessage-deflate')}`)
+    (impl === 'ours' ? 'deflate.js (native), addon ' + addon() : `permessage-deflate ${version('permessage-deflate')}`)
   return {
     stack,
     serve (server) {
