@@ -9,12 +9,10 @@
 // consumer/. Needs the npm registry (or a warm npm cache) and cargo.
 
 const assert = require('assert/strict');
-const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-
-const root = path.resolve(__dirname, '..');
+const { root, cleanEnv, run, output, writeJson, report, packMain, withoutCargo } = require('./packaging');
 
 // Cargo's build cache for the consumer builds. Not the repository's own target directory:
 // cargo names the artifacts of path crates by their place in the workspace, so the
@@ -23,32 +21,9 @@ const root = path.resolve(__dirname, '..');
 // compiled between runs (the first run compiles everything, about two minutes).
 const CARGO_TARGET_DIR = path.join(root, 'target', 'pack-test');
 
-// The environment of a user's shell: nothing from an npm run that may have started mocha.
-const cleanEnv = (extra = {}) => {
-  const env = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(key) && key !== 'INIT_CWD') env[key] = value;
-  }
-  return { ...env, ...extra };
-};
-
-const run = (command, args, options) => {
-  const result = spawnSync(command, args, {
-    encoding: 'utf8',
-    timeout: 4 * 60 * 1000,
-    maxBuffer: 64 * 1024 * 1024,
-    ...options
-  });
-  if (result.error) throw result.error;
-  return result;
-};
-
-const output = (result) => `exit ${result.status}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
-
-const writeJson = (file, value) => fs.writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
-
-// The last line of a fixture's stdout, which is JSON.
-const report = (result) => JSON.parse(result.stdout.trim().split('\n').pop());
+// A copy of the package built from source: the addon beside binding.js, under napi-rs's
+// name for this platform.
+const builtAddons = (dir) => fs.readdirSync(dir).filter((name) => /^websocket-extensions-rs\..+\.node$/.test(name));
 
 describe('npm pack, installed into a fresh project', function () {
   this.timeout(5 * 60 * 1000);
@@ -57,9 +32,9 @@ describe('npm pack, installed into a fresh project', function () {
 
   before(function () {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'websocket-extensions-rs-pack-'));
-    const packed = run('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: root, env: cleanEnv() });
-    assert.equal(packed.status, 0, output(packed));
-    tarball = path.join(tmp, JSON.parse(packed.stdout)[0].filename);
+    // As packed from the working tree: no optional dependencies on platform packages, so
+    // the install script builds from source, the fallback where no prebuilt one matches.
+    tarball = packMain(tmp);
 
     app = path.join(tmp, 'app');
     fs.mkdirSync(app);
@@ -91,8 +66,8 @@ describe('npm pack, installed into a fresh project', function () {
   it('npm install succeeds and builds the addon in every installed copy', function () {
     assert.equal(install.status, 0, output(install));
     for (const name of ['websocket-extensions', 'websocket-extensions-rs']) {
-      const addon = path.join(app, 'node_modules', name, 'websocket-extensions-rs.node');
-      assert.ok(fs.existsSync(addon), `${addon} was not built\n${output(install)}`);
+      const dir = path.join(app, 'node_modules', name);
+      assert.equal(builtAddons(dir).length, 1, `no addon was built in ${dir}\n${output(install)}`);
     }
   });
 
@@ -104,6 +79,10 @@ describe('npm pack, installed into a fresh project', function () {
     assert.equal(seen.container, path.join('node_modules', 'websocket-extensions', 'index.js'));
     assert.match(seen.header, /^permessage-deflate/);
     assert.equal(seen.echoed, 8);
+    assert.ok(seen.addons.length > 0, JSON.stringify(seen));
+    for (const addon of seen.addons) {
+      assert.match(addon, /^node_modules\/websocket-extensions(-rs)?\/websocket-extensions-rs\..+\.node$/, JSON.stringify(seen));
+    }
     // About a third of the payload is random bytes; the rest compresses well.
     assert.ok(seen.clientToServerWire < seen.payload * 0.6, JSON.stringify(seen));
   });
@@ -138,7 +117,6 @@ describe('npm pack, installed into a fresh project', function () {
   it('without cargo, npm install fails with one short message that names cargo and rustup', function () {
     const project = path.join(tmp, 'no-cargo');
     const bin = path.join(project, 'bin');
-    fs.mkdirSync(bin, { recursive: true });
     writeJson(path.join(project, 'package.json'), {
       name: 'no-cargo',
       version: '1.0.0',
@@ -157,16 +135,3 @@ describe('npm pack, installed into a fresh project', function () {
     assert.ok(errors.length <= 15, `${errors.length} error lines:\n${result.stderr}`);
   });
 });
-
-// An environment whose PATH has no cargo (and CARGO unset), with node and npm still found
-// through `bin`.
-function withoutCargo (bin) {
-  const dirs = (process.env.PATH || '').split(path.delimiter).filter(Boolean);
-  const has = (dir, name) => fs.existsSync(path.join(dir, name));
-  const npm = dirs.find((dir) => has(dir, 'npm'));
-  fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-  if (npm) fs.symlinkSync(fs.realpathSync(path.join(npm, 'npm')), path.join(bin, 'npm'));
-  const env = cleanEnv({ PATH: [bin, ...dirs.filter((dir) => !has(dir, 'cargo'))].join(path.delimiter) });
-  delete env.CARGO;
-  return env;
-}

@@ -1,7 +1,13 @@
 #!/usr/bin/env node
-// Builds the native addon from source with cargo and places it beside
-// index.js. Runs as the package's `install` script, so a consumer's
-// `npm install` builds it too: there are no prebuilt binaries to download.
+// The package's `install` script. Where a prebuilt addon loads (the platform
+// package that npm installed from optionalDependencies, e.g.
+// websocket-extensions-rs-linux-x64-gnu, or a websocket-extensions-rs.<platform>.node
+// beside binding.js), it does nothing and needs no Rust. Otherwise (a git
+// checkout, a platform without a prebuilt package, a tarball installed without
+// its platform package) it builds the addon from source with cargo and places
+// it beside binding.js as websocket-extensions-rs.<platform>.node, the name the
+// loader that `napi build --platform` generated (binding.js) looks for first.
+// `--force` builds from source regardless.
 'use strict'
 
 const { spawnSync } = require('child_process')
@@ -9,8 +15,32 @@ const fs = require('fs')
 const path = require('path')
 
 const root = path.resolve(__dirname, '..')
-const target = path.join(root, 'websocket-extensions-rs.node')
 const force = process.argv.includes('--force')
+// Installed as a dependency rather than checked out.
+const installed = root.split(path.sep).includes('node_modules')
+
+// napi-rs's name for this platform (its `platformArchABI`): linux-x64-gnu,
+// linux-arm64-musl, darwin-arm64, win32-x64-msvc, ...
+function platformArchAbi () {
+  const { platform, arch } = process
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  if (platform !== 'linux') return `${platform}-${arch}`
+  const report = process.report && process.report.getReport()
+  const glibc = report && report.header && report.header.glibcVersionRuntime
+  return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`
+}
+
+const target = path.join(root, `websocket-extensions-rs.${platformArchAbi()}.node`)
+
+// Whether the generated loader finds an addon that loads here.
+function prebuiltLoads () {
+  try {
+    require(path.join(root, 'binding.js'))
+    return true
+  } catch {
+    return false
+  }
+}
 
 function newestSource (dir) {
   let newest = 0
@@ -32,7 +62,7 @@ function upToDate () {
   return Math.max(...dirs.map(newestSource), ...sources) <= built
 }
 
-if (!force && upToDate()) process.exit(0)
+if (!force && (installed ? prebuiltLoads() : upToDate())) process.exit(0)
 
 const cargo = process.env.CARGO || 'cargo'
 const probe = spawnSync(cargo, ['--version'], { encoding: 'utf8' })
@@ -40,7 +70,7 @@ if (probe.error || probe.status !== 0) {
   process.stderr.write([
     '',
     'websocket-extensions-rs: cannot build the native addon: Rust\'s `cargo` was not found.',
-    'This package compiles from source during `npm install` and needs a Rust toolchain',
+    `There is no prebuilt addon for ${platformArchAbi()} here, so \`npm install\` compiles it and needs a Rust toolchain`,
     '(stable, 1.80 or newer). Install it from https://rustup.rs (or your system\'s',
     'package manager), make sure `cargo` is on PATH (or set CARGO=/path/to/cargo),',
     'then run `npm install` again.',
@@ -53,7 +83,6 @@ if (probe.error || probe.status !== 0) {
 // would stay inside node_modules: build in a temporary directory instead and
 // remove it once the addon is copied out. In a checkout, target/ is kept so
 // rebuilds are quick.
-const installed = root.split(path.sep).includes('node_modules')
 const targetDir = process.env.CARGO_TARGET_DIR
   ? path.resolve(root, process.env.CARGO_TARGET_DIR)
   : installed
