@@ -62,9 +62,9 @@ const SECTIONS = [
 const DEFLATE_SECTIONS = new Set(['12', '13'])
 
 const IMPLS = {
-  ours: 'this package (faye-websocket 0.11.4, native deflate)',
-  original: 'websocket-extensions 0.2.0 + permessage-deflate 0.1.7 (faye-websocket 0.11.4)',
-  ws: 'ws 8 (perMessageDeflate)'
+  ours: 'this package',
+  original: 'websocket-extensions 0.2.0 + permessage-deflate 0.1.7',
+  ws: 'ws 8'
 }
 
 const MODES = {
@@ -372,8 +372,12 @@ function markdown (runs, options) {
     '# Autobahn|Testsuite',
     '',
     'Written by `npm run autobahn` (scripts/autobahn.js): autobahntestsuite 25.10.1',
-    `(Python 2.7), ${selection}, over 127.0.0.1. Each implementation's last run;`,
-    'the date and the stack of each run are listed below the tables.',
+    `(Python 2.7) over 127.0.0.1, ${selection}.`,
+    'Each implementation\'s last run; the date and the stack of each run are',
+    'listed below the tables.',
+    '',
+    'The faye-websocket rows run faye-websocket 0.11.4 and websocket-driver 0.8.0;',
+    'times are wall-clock on a shared machine, mostly wstest\'s own (Python 2).',
     '',
     'A cell: cases passed (OK) of the cases run. NS: non-strict (accepted, not',
     'what the RFC prefers), I: informational (no verdict), U: unimplemented',
@@ -397,10 +401,13 @@ function markdown (runs, options) {
     lines.push('## Cases not passed cleanly', '')
     for (const run of odd) {
       lines.push(`${IMPLS[run.impl]}, as ${run.mode}:`, '')
+      const groups = new Map()
       for (const c of run.summary.notOk) {
         const why = [c.result, c.behaviorClose !== 'OK' ? c.resultClose : null].filter(Boolean).join(' / ')
-        lines.push(`- ${c.id}: ${c.behavior}, close ${c.behaviorClose}` + (why ? `: ${why.replace(/\s+/g, ' ').slice(0, 200)}` : ''))
+        const text = `${c.behavior}, close ${c.behaviorClose}` + (why ? `: ${why.replace(/\s+/g, ' ').slice(0, 200)}` : '')
+        groups.set(text, (groups.get(text) || []).concat(c.id))
       }
+      for (const [text, ids] of groups) lines.push(`- ${ids.join(', ')}: ${text}`)
       lines.push('')
     }
   }
