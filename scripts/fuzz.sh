@@ -38,7 +38,9 @@ while [ $# -gt 0 ]; do
       ;;
   esac
 done
+all=0
 if [ ${#targets[@]} -eq 0 ]; then
+  all=1
   targets=(parse_header inflate deflate_session)
 fi
 
@@ -57,9 +59,13 @@ echo "(toolchain ready after $((SECONDS - start)) s)"
 
 # -a: debug assertions and overflow checks on, besides AddressSanitizer.
 build_start=$SECONDS
-for target in "${targets[@]}"; do
-  nice -n 10 cargo +nightly fuzz build -a "$target"
-done
+if [ "$all" = 1 ]; then
+  nice -n 10 cargo +nightly fuzz build -a
+else
+  for target in "${targets[@]}"; do
+    nice -n 10 cargo +nightly fuzz build -a "$target"
+  done
+fi
 echo "(built in $((SECONDS - build_start)) s)"
 
 if [ "$cmin" = 1 ]; then
@@ -84,7 +90,7 @@ for target in "${targets[@]}"; do
   # The regressions directory comes second, so it is read but never written.
   if nice -n 10 cargo +nightly fuzz run -a "$target" "$corpus" "$regressions" -- \
     -max_total_time="$seconds" -timeout=60 -print_final_stats=1 2>&1 |
-    grep -v -E '^#[0-9]+.*(NEW|REDUCE|pulse)'; then
+    grep --line-buffered -v -E '^#[0-9]+.*(NEW|REDUCE|pulse)|# Uses: '; then
     echo "== $target: clean after $((SECONDS - run_start)) s"
   else
     echo "== $target: FAILED after $((SECONDS - run_start)) s"

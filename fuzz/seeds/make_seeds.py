@@ -82,11 +82,13 @@ def length(n):
     if n < 256:
         return bytes([0, n])
     if n < 4096:
-        return b"\x05" + struct.pack("<H", n)
+        return b"\x0c" + struct.pack("<H", n)
     if n < 65536:
-        return b"\x06" + struct.pack("<H", n)
-    assert n < 1 << 18
-    return bytes([7 | (n & 3) << 6]) + struct.pack("<H", n >> 2)
+        return b"\x0e" + struct.pack("<H", n)
+    for k in (1, 2):
+        if 0 <= n - (k * 65536 - 128) < 256:
+            return bytes([15 | (k - 1) << 7, n - (k * 65536 - 128)])
+    raise ValueError(n)
 
 
 def pattern(p, n):
@@ -113,9 +115,9 @@ write("deflate_session", options(level=10, strategy=3, mwb=8, rmwb=8) + options(
       + u16max(2000) + u16max(2000)
       + burst(1, [pattern(b"a", 2000), pattern(b"a", 2001), literal(b"after")]))
 write("deflate_session", options() + options(nct=True) + NONE + u16max(65535)
-      + burst(1, [pattern(b"0123456789abcdef", 0xffff), noise(7, 120001)]))
+      + burst(1, [pattern(b"0123456789abcdef", 0xffff), noise(7, 131073)]))
 write("deflate_session", options(rmwb=12) + options(mwb=11) + NONE + NONE
-      + burst(0, [noise(3, 40000), noise(4, 70000)]) + raw(1, bytes.fromhex("f348cdc9c9070000"))
+      + burst(0, [noise(3, 40000), noise(4, 65536)]) + raw(1, bytes.fromhex("f348cdc9c9070000"))
       + burst(1, [literal(b"fresh pair")]))
 write("deflate_session", options(strategy=4) + options(strategy=1, level=1) + b"\x01\x10" + b"\x01\x10"
       + burst(1, [literal(b"x" * 16), literal(b"x" * 17)]) + raw(0, b"\xff" * 20))
