@@ -9,7 +9,7 @@
 const native = require('./binding')
 const { parseHeader, serializeParams } = require('./parser')
 const { headerText, invalidHeader } = require('./parser').internal
-const { DeflateSession, processMessage } = require('./deflate').internal
+const { DeflateSession, processMessage } = require('./lib/deflate')
 
 const OUTGOING = 0
 const INCOMING = 1

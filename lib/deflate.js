@@ -4,9 +4,9 @@
 // and compression run in Rust (src/deflate/, src/deflate_session.rs); this
 // file builds the extension object and the session objects that any
 // websocket-extensions container can use. This package's own container
-// recognises the sessions and calls the codec directly (index.js).
+// recognises the sessions and calls the codec directly (lib/pipeline.js).
 
-const native = require('./binding')
+const native = require('../binding')
 
 const OUTGOING = 0
 const PENDING = 0
@@ -165,10 +165,7 @@ function extension (config) {
   }
 }
 
-module.exports = extension(new native.DeflateExtension())
-
-// For index.js, which runs these sessions' codecs without going through
-// their JavaScript methods.
-Object.defineProperty(module.exports, 'internal', {
-  value: { DeflateSession, processMessage }
-})
+// `deflate` is the public extension (the root's deflate.js); the container
+// (lib/pipeline.js) runs these sessions' codecs without going through their
+// JavaScript methods.
+module.exports = { deflate: extension(new native.DeflateExtension()), DeflateSession, processMessage }
