@@ -207,7 +207,7 @@ fn a_final_block_from_zlib_finish_with_the_rfc_tail_decodes() {
     for bits in 9..=15u8 {
         let text = random_bytes(3000, u64::from(bits)).repeat(3);
         let mut zlib = Compress::new_with_window_bits(Compression::default(), false, bits);
-        let mut message = Vec::with_capacity(text.len() * 2);
+        let mut message = Vec::with_capacity(text.len() * 2 + 64);
         zlib.compress_vec(&text, &mut message, FlushCompress::Finish)
             .unwrap();
         message.push(0x00);
@@ -305,7 +305,7 @@ fn zlib_with_a_wider_window_is_refused_as_soon_as_it_reaches_past_ours() {
         let block = random_bytes(reach, 5);
         let text = [&block[..], &block].concat();
         let mut zlib = Compress::new_with_window_bits(Compression::default(), false, 15);
-        let mut message = Vec::with_capacity(text.len() * 2);
+        let mut message = Vec::with_capacity(text.len() * 2 + 64);
         zlib.compress_vec(&text, &mut message, FlushCompress::Sync)
             .unwrap();
         message.truncate(message.len() - 4);
@@ -366,7 +366,7 @@ proptest! {
     ) {
         let text = varied(len, seed);
         let mut zlib = Compress::new_with_window_bits(Compression::new(level), false, 15);
-        let mut message = Vec::with_capacity(text.len() * 2);
+        let mut message = Vec::with_capacity(text.len() * 2 + 64);
         zlib.compress_vec(&text, &mut message, FlushCompress::Sync).unwrap();
         message.truncate(message.len() - 4);
         let mut history = Vec::new();
