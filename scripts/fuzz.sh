@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     -h | --help)
-      sed -n '2,16p' "$0"
+      sed -n '2,14p' "$0"
       exit 0
       ;;
     *)
