@@ -138,8 +138,19 @@ function optionValue (value) {
   return typeof value
 }
 
+// This package's extension objects and their native configuration, for the
+// container's one-call server handshake (see nativeConfig).
+const configs = new WeakMap()
+
+// The native configuration of `ext` if it is one of this package's deflate
+// extensions whose createServerSession nobody replaced, else null.
+function nativeConfig (ext) {
+  const known = configs.get(ext)
+  return known !== undefined && known.create === ext.createServerSession ? known.config : null
+}
+
 function extension (config) {
-  return {
+  const ext = {
     name: 'permessage-deflate',
     type: 'permessage',
     rsv1: true,
@@ -163,9 +174,17 @@ function extension (config) {
       return codec === null ? null : new DeflateSession(codec)
     }
   }
+  configs.set(ext, { config, create: ext.createServerSession })
+  return ext
 }
 
 // `deflate` is the public extension (the root's deflate.js); the container
 // (lib/pipeline.js) runs these sessions' codecs without going through their
 // JavaScript methods.
-module.exports = { deflate: extension(new native.DeflateExtension()), DeflateSession, processMessage }
+module.exports = {
+  deflate: extension(new native.DeflateExtension()),
+  DeflateSession,
+  processMessage,
+  nativeConfig,
+  maxLengthOf
+}

@@ -1,8 +1,8 @@
 'use strict'
 // The `Sec-WebSocket-Extensions` grammar. Parsing and formatting happen in
-// Rust (src/parser.rs); this file only turns JavaScript values into what the
+// Rust (core/src/parser.rs); this file only turns JavaScript values into what the
 // binding takes and back.
-const native = require('./binding')
+const native = require('../binding')
 
 function invalidHeader (header) {
   return new SyntaxError('Invalid Sec-WebSocket-Extensions header: ' + header)
@@ -45,6 +45,6 @@ function serializeParams (name, params) {
   return native.serializeParams(String(name), keys, values)
 }
 
-module.exports = { parseHeader, serializeParams }
-// For index.js, which parses the client's offers straight into its plan.
-Object.defineProperty(module.exports, 'internal', { value: { headerText, invalidHeader } })
+// parser.js at the root exports the first two; the container
+// (lib/extensions.js) parses the client's offers straight into its plan.
+module.exports = { parseHeader, serializeParams, headerText, invalidHeader }

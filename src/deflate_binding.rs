@@ -353,22 +353,38 @@ pub fn deflate_generate_response(id: u32) -> Result<Option<String>> {
 /// without building the params object in between.
 #[napi(catch_unwind, js_name = "deflateResponseLine")]
 pub fn deflate_response_line(id: u32, name: String) -> Result<Option<String>> {
-    with_session(id, |e| {
-        Ok(e.session.response().map(|params| {
-            let values: Vec<(&str, SerialValue)> = params
-                .iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        ParamValue::Flag => SerialValue::Flag,
-                        ParamValue::Number(n) => SerialValue::Raw(n.to_string()),
-                        ParamValue::Text(t) => SerialValue::Text(t.clone()),
-                    };
-                    (k.as_str(), v)
-                })
-                .collect();
-            serialize_params(&name, values.iter().map(|(k, v)| (*k, v)))
-        }))
+    with_session(id, |e| Ok(response_line(&e.session, &name)))
+}
+
+fn response_line(session: &Session, name: &str) -> Option<String> {
+    session.response().map(|params| {
+        let values: Vec<(&str, SerialValue)> = params
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    ParamValue::Flag => SerialValue::Flag,
+                    ParamValue::Number(n) => SerialValue::Raw(n.to_string()),
+                    ParamValue::Text(t) => SerialValue::Text(t.clone()),
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        serialize_params(name, values.iter().map(|(k, v)| (*k, v)))
     })
+}
+
+/// For the container's one-call server handshake (src/lib.rs): a server
+/// session of extension `ext` for the first acceptable of `offers`, and its
+/// response serialized under `name`; None when no offer is acceptable.
+pub(crate) fn server_handshake(
+    ext: &DeflateExtension,
+    offers: &[Params],
+    max_length: Option<f64>,
+    name: &str,
+) -> Option<(u32, String)> {
+    let session = Session::server(ext.config.clone(), offers, max_len(max_length))?;
+    let line = response_line(&session, name).unwrap_or_default();
+    Some((insert_session(session), line))
 }
 
 /// The text of the last error code returned by compress or decompress.

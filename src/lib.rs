@@ -233,6 +233,64 @@ pub fn core_unreserve(id: u32, index: u32) -> Result<()> {
     })
 }
 
+/// What the one-call server handshake negotiated: the deflate session's
+/// number, the response header, and the RSV bits message frames may carry.
+#[napi(object)]
+pub struct DeflateHandshake {
+    pub codec: u32,
+    pub response: String,
+    pub rsv: u32,
+}
+
+/// The server's side of a negotiation in one call, for a container whose
+/// only registered extension (index 0) is this package's deflate `ext`:
+/// parses the client's offers, takes the extension's RSV bits, makes the
+/// session for the first acceptable offer, serializes its response and sets
+/// up the pipeline, as `generateResponse` does one step at a time. Returns -1
+/// for an invalid header, 0 when nothing was negotiated (the pipeline is then
+/// empty), or what was negotiated.
+#[napi(catch_unwind, js_name = "coreRespondDeflate")]
+pub fn core_respond_deflate(
+    id: u32,
+    header: String,
+    ext: &deflate_binding::DeflateExtension,
+    max_length: Option<f64>,
+) -> Result<Either<i32, DeflateHandshake>> {
+    with_core(id, |core| {
+        let Ok(offers) = parser::parse_header(&header) else {
+            return Ok(Either::A(-1));
+        };
+        core.pipeline = Pipeline::new(0);
+        let Some((index, mine)) = core
+            .registry
+            .offers_by_extension(&offers)
+            .into_iter()
+            .next()
+        else {
+            return Ok(Either::A(0));
+        };
+        if core.registry.conflict(index).is_some() {
+            return Ok(Either::A(0));
+        }
+        let params: Vec<parser::Params> = mine.iter().map(|o| o.params.clone()).collect();
+        let Some(name) = core.registry.name(index).map(str::to_owned) else {
+            return Ok(Either::A(0));
+        };
+        let Some((codec, response)) =
+            deflate_binding::server_handshake(ext, &params, max_length, &name)
+        else {
+            return Ok(Either::A(0));
+        };
+        core.registry.reserve(index);
+        core.pipeline = Pipeline::new(1);
+        Ok(Either::B(DeflateHandshake {
+            codec,
+            response,
+            rsv: core.registry.allowed_rsv(&[index]),
+        }))
+    })
+}
+
 /// Sets up the pipeline with the given extensions in pipeline order and
 /// returns the RSV bits message frames may carry (bit 0 for RSV1).
 #[napi(catch_unwind, js_name = "coreSetPipeline")]

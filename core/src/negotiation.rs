@@ -29,8 +29,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn extensions(&self) -> &[ExtensionInfo] {
-        &self.extensions
+    /// The name of extension `index`.
+    pub fn name(&self, index: usize) -> Option<&str> {
+        self.extensions.get(index).map(|e| e.name.as_str())
     }
 
     /// Registers an extension, keeping registration order. Fails with the

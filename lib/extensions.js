@@ -1,0 +1,195 @@
+'use strict'
+// The `Extensions` class: a drop-in for the npm package
+// `websocket-extensions`. It negotiates; the messages run through
+// lib/pipeline/. The rules and the state (registry, RSV bits, message order,
+// pending counts, closing) live in Rust, in the container's native state
+// (src/lib.rs); this class keeps the extension objects it names by number.
+// docs/ARCHITECTURE.md explains the design.
+
+const native = require('../binding')
+const { parseHeader, serializeParams, headerText, invalidHeader } = require('./parser')
+const { Pipeline, cell, OUTGOING, INCOMING } = require('./pipeline')
+const { DeflateSession, nativeConfig, maxLengthOf } = require('./deflate')
+
+// Frees a container's native state once its pipeline is collected: the
+// pipeline, not the container, is what a session's pending callback holds.
+const freeCores = new FinalizationRegistry((core) => native.coreFree(core))
+
+class Extensions {
+  constructor (options) {
+    this._options = Extensions.validateOptions(options, ['maxLength'])
+    // The number of this container's native state, made by the first add():
+    // a container with no extensions (most of websocket-driver's) never
+    // needs any, and never pays for it.
+    this._core = null
+    this._extensions = []
+    this._offered = []
+    this._rsv1 = this._rsv2 = this._rsv3 = false
+    this._pipeline = new Pipeline()
+  }
+
+  static validateOptions (options, validKeys) {
+    options = options || {}
+    for (const key of Object.keys(options)) {
+      if (validKeys.indexOf(key) < 0) throw new Error('Unrecognized option: ' + key)
+    }
+    return options
+  }
+
+  // The checks of the fields are JavaScript's typeof, so they stay here; the
+  // registry (names, RSV bits, duplicates) is the core's.
+  add (ext) {
+    if (typeof ext.name !== 'string') throw new TypeError('extension.name must be a string')
+    if (ext.type !== 'permessage') throw new TypeError('extension.type must be "permessage"')
+    let bits = 0
+    for (let bit = 1; bit <= 3; bit++) {
+      const value = ext['rsv' + bit]
+      if (typeof value !== 'boolean') throw new TypeError('extension.rsv' + bit + ' must be true or false')
+      if (value) bits |= 1 << (bit - 1)
+    }
+    if (this._core === null) {
+      this._core = native.coreNew()
+      freeCores.register(this._pipeline, this._core)
+    }
+    const error = native.coreAdd(this._core, ext.name, bits)
+    if (error !== null) throw new TypeError(error)
+    this._extensions.push(ext)
+  }
+
+  generateOffer () {
+    const offers = []
+    const offered = []
+    for (let i = 0; i < this._extensions.length; i++) {
+      const ext = this._extensions[i]
+      const session = ext.createClientSession(this._options)
+      if (!session) continue
+      offered[i] = session
+      const params = session.generateOffer()
+      if (!params) continue
+      // forEach, as the original: holes in an array of offers are skipped.
+      ;[].concat(params).forEach((p) => offers.push(serializeParams(ext.name, p)))
+    }
+    this._offered = offered
+    return offers.length > 0 ? offers.join(', ') : null
+  }
+
+  activate (header) {
+    const responses = parseHeader(header)
+    const cells = []
+    const active = []
+    for (const { name, params } of responses) {
+      const index = this._core === null ? -1 : native.coreIndexOf(this._core, name)
+      const session = index >= 0 ? this._offered[index] : undefined
+      if (!session) {
+        throw new Error('Server sent an extension response for unknown extension "' + name + '"')
+      }
+      const conflict = native.coreConflict(this._core, index)
+      if (conflict !== null) throw new Error(conflict)
+      if (session.activate(params) !== true) {
+        throw new Error('Server sent unacceptable extension parameters: ' + serializeParams(name, params))
+      }
+      native.coreReserve(this._core, index)
+      cells.push(cell(this._extensions[index], session))
+      active.push(index)
+    }
+    this._setPipeline(cells, active)
+  }
+
+  generateResponse (header) {
+    if (this._core === null) {
+      // Nothing registered: the header is only checked.
+      const text = headerText(header)
+      if (text !== '' && !native.isValidHeader(text)) throw invalidHeader(header)
+      this._setPipeline([], [])
+      return null
+    }
+    if (this._extensions.length === 1) {
+      const config = nativeConfig(this._extensions[0])
+      if (config !== null) return this._respondDeflate(header, config)
+    }
+    const plan = native.corePlanResponse(this._core, headerText(header))
+    if (plan === null) throw invalidHeader(header)
+    const cells = []
+    const active = []
+    const response = []
+    for (const [index, offers] of JSON.parse(plan)) {
+      // Take the extension's bits first (one native call instead of a check
+      // and a take); give them back if no session comes of it.
+      if (native.coreReserve(this._core, index) !== null) continue
+      const ext = this._extensions[index]
+      let session
+      try {
+        session = ext.createServerSession(offers, this._options)
+      } finally {
+        if (!session) native.coreUnreserve(this._core, index)
+      }
+      if (!session) continue
+      const entry = cell(ext, session)
+      cells.push(entry)
+      active.push(index)
+      // This package's deflate serializes its response natively, in one call.
+      response.push(entry.codec === null
+        ? serializeParams(ext.name, session.generateResponse())
+        : native.deflateResponseLine(entry.codec, ext.name))
+    }
+    this._setPipeline(cells, active)
+    return response.length > 0 ? response.join(', ') : null
+  }
+
+  // generateResponse when the only registered extension is this package's
+  // deflate: the whole negotiation is one native call (see
+  // coreRespondDeflate in src/lib.rs), with the same outcome as the steps
+  // above.
+  _respondDeflate (header, config) {
+    const result = native.coreRespondDeflate(this._core, headerText(header), config, maxLengthOf(this._options))
+    if (result === -1) throw invalidHeader(header)
+    if (result === 0) {
+      this._setRsv(0)
+      this._pipeline.setup(this._core, [])
+      return null
+    }
+    this._setRsv(result.rsv)
+    this._pipeline.setup(this._core, [cell(this._extensions[0], new DeflateSession(result.codec))])
+    return result.response
+  }
+
+  _setPipeline (cells, active) {
+    this._setRsv(this._core === null ? 0 : native.coreSetPipeline(this._core, active))
+    this._pipeline.setup(this._core, cells)
+  }
+
+  // `allowed`: the RSV bits message frames may carry (bit 0 for RSV1).
+  _setRsv (allowed) {
+    this._rsv1 = (allowed & 1) !== 0
+    this._rsv2 = (allowed & 2) !== 0
+    this._rsv3 = (allowed & 4) !== 0
+  }
+
+  // Runs once per received frame, so it stays in JavaScript: the allowed
+  // bits were computed by the core when the pipeline was set up, and a
+  // native call here would cost forty times what the check does.
+  validFrameRsv (frame) {
+    const opcode = frame.opcode
+    if (opcode === 1 || opcode === 2) {
+      return (this._rsv1 || !frame.rsv1) && (this._rsv2 || !frame.rsv2) && (this._rsv3 || !frame.rsv3)
+    }
+    return !frame.rsv1 && !frame.rsv2 && !frame.rsv3
+  }
+
+  processIncomingMessage (message, callback, context) {
+    this._pipeline.process(INCOMING, message, callback, context)
+  }
+
+  processOutgoingMessage (message, callback, context) {
+    this._pipeline.process(OUTGOING, message, callback, context)
+  }
+
+  close (callback, context) {
+    this._offered = []
+    this._pipeline.close(callback, context)
+  }
+}
+
+Extensions.MESSAGE_OPCODES = [1, 2]
+
+module.exports = Extensions

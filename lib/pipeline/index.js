@@ -1,0 +1,371 @@
+'use strict'
+// Runs messages through the negotiated sessions, in order, as the original's
+// lib/pipeline/ does with its Cells, Functors and Pledges. The order, the
+// pending counts and the closing are kept in Rust, in the container's native
+// state (src/lib.rs, core/src/pipeline.rs); this class keeps the JavaScript
+// objects that state names by number (sessions, messages, callbacks) and
+// carries out its actions: the drain loop (_run, _exec), the run-ahead fast
+// path (_runAhead) and the adoption of a message that ran ahead (_adoptChain).
+// docs/ARCHITECTURE.md follows one message through it.
+
+const native = require('../../binding')
+const { DeflateSession, processMessage } = require('../deflate')
+const { Entry, Call, Chain } = require('./records')
+
+const OUTGOING = 0
+const INCOMING = 1
+const METHODS = ['processOutgoingMessage', 'processIncomingMessage']
+
+// Packed actions (src/lib.rs): bits 0-2 kind, bit 3 direction, bit 4 "more
+// queued", bits 5-20 cell, slot above 2^21.
+const CALL = 1
+const PREFIX = 2
+const DELIVER = 3
+const DELIVER_ERROR = 4
+const DROP = 5
+const CLOSE_SESSION = 6
+const CLOSED = 7
+const MORE = 16
+const SLOT_UNIT = 2097152
+
+// One active session in pipeline order. `codec` is set for this package's
+// native permessage-deflate, whose messages the pipeline hands straight to
+// the Rust codec instead of calling the session's JavaScript methods.
+function cell (ext, session) {
+  return { ext, session, codec: session instanceof DeflateSession ? session._codec : null }
+}
+
+function prefixError (error, name) {
+  if (error === null || (typeof error !== 'object' && typeof error !== 'function')) return
+  try {
+    error.message = name + ': ' + error.message
+  } catch (_) {
+    // A frozen error keeps its message; it is still delivered as is.
+  }
+}
+
+class Pipeline {
+  constructor () {
+    // The number of the container's native state; set with the cells.
+    this._core = null
+    this._cells = null
+    // Per direction, the cells whose session has failed a message (see _exec).
+    this._failed = [[], []]
+    this._closed = false
+    this._stopped = [false, false]
+    this._inflight = [0, 0]
+    this._chains = [null, null]
+    this._entries = []
+    this._free = []
+    this._closers = new Map()
+    this._nextTicket = 0
+    this._draining = false
+    this._dirty = false
+    // Messages and close callbacks of a container without sessions that wait
+    // for the callback running now (see _passThrough).
+    this._waiting = []
+  }
+
+  // The sessions negotiated, in pipeline order (see cell()), once the native
+  // state `core` has set up its pipeline for them.
+  setup (core, cells) {
+    this._core = core
+    this._cells = cells
+    this._stopped = [this._closed, this._closed]
+    this._failed = [cells.map(() => false), cells.map(() => false)]
+    this._inflight = [0, 0]
+    this._chains = [null, null]
+  }
+
+  // Stops both directions; `callback` is called once every message in
+  // flight has been delivered or dropped and every session closed.
+  close (callback, context) {
+    this._closed = true
+    this._stopped[OUTGOING] = this._stopped[INCOMING] = true
+    if (this._cells === null || this._cells.length === 0) {
+      if (!callback) return
+      if (this._waiting.length > 0) this._waiting.push({ message: null, callback, context, closer: true })
+      else callback.call(context)
+      return
+    }
+    for (const dir of [OUTGOING, INCOMING]) {
+      if (this._chains[dir] !== null) this._adoptChain(dir)
+    }
+    const ticket = this._nextTicket++
+    this._closers.set(ticket, { callback, context })
+    this._continue(native.coreClose(this._core, ticket, !this._draining))
+  }
+
+  // A message enters direction `dir` (OUTGOING or INCOMING).
+  process (dir, message, callback, context) {
+    if (this._stopped[dir]) return
+    if (this._cells === null || this._cells.length === 0) {
+      this._passThrough(message, callback, context)
+      return
+    }
+    if (this._inflight[dir] === 0 && this._chains[dir] === null && !this._draining) {
+      this._runAhead(dir, message, callback, context)
+      return
+    }
+    if (this._chains[dir] !== null) this._adoptChain(dir)
+    const entry = this._allocate(dir, message, callback, context)
+    const action = native.coreSubmit(this._core, dir, entry.slot, !this._draining)
+    if (action === -1) {
+      this._release(entry)
+      return
+    }
+    this._continue(action)
+  }
+
+  // A container without sessions (before negotiation, nothing negotiated, or
+  // nothing registered, when there is no native state at all) has no order to
+  // keep but the caller's, so it never asks the core. As with sessions, a
+  // message sent from inside a callback waits until that callback returns (a
+  // loop, not a recursion), and a close made there calls back after the
+  // messages still waiting.
+  _passThrough (message, callback, context) {
+    if (this._draining) {
+      this._waiting.push({ message, callback, context, closer: false })
+      return
+    }
+    this._draining = true
+    let failure = null
+    try {
+      callback.call(context, null, message)
+    } catch (error) {
+      failure = { error }
+    }
+    while (this._waiting.length > 0) {
+      const next = this._waiting.shift()
+      try {
+        if (next.closer) next.callback.call(next.context)
+        else next.callback.call(next.context, null, next.message)
+      } catch (error) {
+        if (failure === null) failure = { error }
+      }
+    }
+    this._draining = false
+    // A callback that set up a pipeline with sessions and then sent through it
+    // left that message to the core's loop, which starts here.
+    if (this._dirty) {
+      this._dirty = false
+      try {
+        this._continue(native.coreNext(this._core))
+      } catch (error) {
+        if (failure === null) failure = { error }
+      }
+    }
+    if (failure !== null) throw failure.error
+  }
+
+  // The fast path. While a direction has nothing in flight there is no order
+  // to keep, so a message is passed from session to session here without
+  // telling the core, which saves two native calls per session per message
+  // (the original does all of this in about 60 ns; one native call
+  // costs 90 to 200). As soon as a session does not answer at once, or fails, or
+  // anything else needs the core's view (a close, another message of the
+  // same direction arriving re-entrantly), the message is handed to the core
+  // at the cell it has reached (`adopt`) and the core keeps order from there.
+  _runAhead (dir, message, callback, context) {
+    const cells = this._cells
+    const n = cells.length
+    const chain = new Chain(message, callback, context)
+    this._chains[dir] = chain
+    for (let k = 0; k < n; k++) {
+      const cell = dir === OUTGOING ? k : n - 1 - k
+      const call = new Call(cell, dir, null)
+      chain.call = call
+      this._invoke(call, chain.value)
+      if (call.entry !== null) {
+        // Adopted while the session ran: the core has it now.
+        if (call.called) this._continue(this._settle(call, !this._draining))
+        return
+      }
+      if (!call.called || call.error) {
+        this._adoptChain(dir)
+        if (call.called) this._continue(this._settle(call, !this._draining))
+        return
+      }
+      chain.value = call.message
+    }
+    this._chains[dir] = null
+    this._deliverAhead(callback, context, chain.value)
+  }
+
+  // Hands a message that ran ahead to the caller. The callback counts as part
+  // of a drain: a message it sends goes to the core and is run by the loop
+  // after it returns, so a driver that sends each message from inside the
+  // previous one's callback gets a loop, not a recursion as deep as its
+  // stream.
+  _deliverAhead (callback, context, message) {
+    this._draining = true
+    let failure = null
+    try {
+      callback.call(context, null, message)
+    } catch (error) {
+      failure = { error }
+    }
+    this._draining = false
+    if (this._dirty) {
+      this._dirty = false
+      const action = native.coreNext(this._core)
+      if (action > 0) {
+        try {
+          this._run(action)
+        } catch (error) {
+          if (failure === null) failure = { error }
+        }
+      }
+    }
+    if (failure !== null) throw failure.error
+  }
+
+  _adoptChain (dir) {
+    const chain = this._chains[dir]
+    this._chains[dir] = null
+    const call = chain.call
+    const entry = this._allocate(dir, chain.value, chain.callback, chain.context)
+    if (!native.coreAdopt(this._core, dir, entry.slot, call.cell)) {
+      this._release(entry)
+      throw new Error('websocket-extensions-rs: internal error: the core refused a message run ahead')
+    }
+    call.entry = entry
+  }
+
+  // Calls the session's process method; a callback made before it returns
+  // is only recorded, and the caller acts on it afterwards.
+  _invoke (call, value) {
+    const self = this
+    const handler = function (error, message) {
+      if (call.called) return
+      call.called = true
+      call.error = error
+      call.message = message
+      if (!call.sync) self._continue(self._settle(call, !self._draining))
+    }
+    const cell = this._cells[call.cell]
+    try {
+      if (cell.codec === null) cell.session[METHODS[call.dir]](value, handler)
+      else if (call.dir === INCOMING && !value.rsv1) handler(null, value)
+      else processMessage(cell.codec, call.dir, value, handler)
+    } catch (error) {
+      handler(error)
+    }
+    call.sync = false
+  }
+
+  // Tells the core that a session answered. Returns the next action when
+  // `take`.
+  _settle (call, take) {
+    const entry = call.entry
+    if (this._entries[entry.slot] !== entry) return 0
+    const failed = !!call.error
+    if (failed) this._failed[call.dir][call.cell] = true
+    entry.value = failed ? call.error : call.message
+    return native.coreComplete(this._core, call.cell, call.dir, entry.slot, failed, take)
+  }
+
+  // After a core call made with take = !this._draining: either the running
+  // drain loop picks the new actions up, or a new loop starts.
+  _continue (action) {
+    if (this._draining) this._dirty = true
+    else if (action > 0) this._run(action)
+  }
+
+  // The drain loop: carries out the core's actions until none is left. It
+  // never recurses: calls into the addon made while it runs only queue
+  // actions. An exception from the caller's callback does not stop it; the
+  // first one is rethrown once the container is consistent again.
+  _run (action) {
+    this._draining = true
+    let failure = null
+    try {
+      while (action > 0) {
+        let next = 0
+        try {
+          next = this._exec(action)
+        } catch (error) {
+          if (failure === null) failure = { error }
+        }
+        if (next === 0 && ((action & MORE) !== 0 || this._dirty)) {
+          this._dirty = false
+          next = native.coreNext(this._core)
+        }
+        action = next
+      }
+    } finally {
+      this._draining = false
+    }
+    if (failure !== null) throw failure.error
+  }
+
+  _exec (action) {
+    const kind = action & 7
+    const dir = (action >>> 3) & 1
+    const cell = (action >>> 5) & 0xffff
+    const slot = Math.floor(action / SLOT_UNIT)
+    switch (kind) {
+      case CALL: {
+        // A call the core asked for before the session failed an earlier
+        // message of that direction: the core drops the message, and the
+        // session, like the original's stopped Functor, never sees it.
+        if (this._failed[dir][cell]) return 0
+        const entry = this._entries[slot]
+        const call = new Call(cell, dir, entry)
+        this._invoke(call, entry.value)
+        return call.called ? this._settle(call, true) : 0
+      }
+      case PREFIX: {
+        const entry = this._entries[slot]
+        this._stopped[entry.dir] = true
+        prefixError(entry.value, this._cells[cell].ext.name)
+        return 0
+      }
+      case DELIVER:
+      case DELIVER_ERROR: {
+        const entry = this._entries[slot]
+        this._release(entry)
+        if (kind === DELIVER) entry.callback.call(entry.context, null, entry.value)
+        else entry.callback.call(entry.context, entry.value, null)
+        return 0
+      }
+      case DROP:
+        this._release(this._entries[slot])
+        return 0
+      case CLOSE_SESSION: {
+        // The container lets go of the session as it closes it, so a closed
+        // connection's sessions (and their codecs) can be collected even
+        // while the driver still holds the container.
+        const entry = this._cells[cell]
+        const session = entry.session
+        entry.session = null
+        entry.codec = null
+        if (session && typeof session.close === 'function') session.close()
+        return 0
+      }
+      case CLOSED: {
+        const closer = this._closers.get(slot)
+        this._closers.delete(slot)
+        if (closer && closer.callback) closer.callback.call(closer.context)
+        return 0
+      }
+    }
+    return 0
+  }
+
+  _allocate (dir, value, callback, context) {
+    const slot = this._free.length > 0 ? this._free.pop() : this._entries.length
+    const entry = new Entry(slot, dir, value, callback, context)
+    this._entries[slot] = entry
+    this._inflight[dir] += 1
+    return entry
+  }
+
+  _release (entry) {
+    this._entries[entry.slot] = undefined
+    this._free.push(entry.slot)
+    this._inflight[entry.dir] -= 1
+  }
+}
+
+module.exports = { Pipeline, cell, OUTGOING, INCOMING }
