@@ -1,0 +1,110 @@
+'use strict'
+// A server container whose only extension is this package's deflate
+// negotiates in one native call (lib/extensions.js, _respondDeflate). A copy
+// of the extension object is not recognised as this package's, so the same
+// container negotiates it step by step (plan, reserve, createServerSession,
+// response). Both must answer every offer alike and leave the container in
+// the same state: the response, the RSV bits, and messages that round-trip.
+
+const assert = require('assert/strict')
+const Extensions = require('..')
+const deflate = require('../deflate')
+
+const OFFERS = [
+  undefined,
+  '',
+  'permessage-deflate',
+  'permessage-deflate; client_max_window_bits',
+  'permessage-deflate; client_max_window_bits=10; server_max_window_bits=9',
+  'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+  'permessage-deflate; server_max_window_bits=7, permessage-deflate',
+  'permessage-deflate; unknown_param',
+  'permessage-deflate; server_max_window_bits=16',
+  'permessage-deflate; server_max_window_bits',
+  'permessage-deflate; server_no_context_takeover; server_no_context_takeover',
+  'x-webkit-deflate-frame, permessage-deflate; client_max_window_bits=8',
+  'other; a=1',
+  'permessage-deflate; "bad',
+  'permessage-deflate,,'
+]
+
+const CONFIGS = [
+  {},
+  { maxWindowBits: 10 },
+  { noContextTakeover: true },
+  { requestMaxWindowBits: 9, requestNoContextTakeover: true }
+]
+
+const BITS = [[false, false, false], [true, false, false], [false, true, false], [false, false, true]]
+const rsv = (e) => [1, 2].map((opcode) => BITS.map(([rsv1, rsv2, rsv3]) => e.validFrameRsv({ opcode, rsv1, rsv2, rsv3 })))
+
+function negotiate (ext, header, options) {
+  const e = new Extensions(options)
+  e.add(ext)
+  let response, error
+  try {
+    response = e.generateResponse(header)
+  } catch (err) {
+    error = { name: err.name, message: err.message }
+  }
+  return { e, outcome: { response, error, rsv: rsv(e) } }
+}
+
+function roundTrip (e, text) {
+  let out
+  e.processOutgoingMessage({ opcode: 1, rsv1: false, rsv2: false, rsv3: false, data: Buffer.from(text) }, (err, m) => { out = { err, m } })
+  assert.equal(out.err, null)
+  return out.m
+}
+
+describe('server handshake in one native call', function () {
+  for (const config of CONFIGS) {
+    const fast = Object.keys(config).length === 0 ? deflate : deflate.configure(config)
+    const steps = Object.assign({}, fast)
+    for (const header of OFFERS) {
+      it(`${JSON.stringify(config)} ${JSON.stringify(header)}: same outcome as the steps`, function () {
+        const a = negotiate(fast, header)
+        const b = negotiate(steps, header)
+        assert.deepEqual(a.outcome, b.outcome)
+        if (a.outcome.response) {
+          const text = 'hello hello hello ' + header
+          const ma = roundTrip(a.e, text)
+          const mb = roundTrip(b.e, text)
+          assert.equal(ma.rsv1, true)
+          assert.deepEqual(ma.data, mb.data)
+        }
+        let closed = 0
+        a.e.close(() => closed++)
+        b.e.close(() => closed++)
+        assert.equal(closed, 2)
+      })
+    }
+  }
+
+  it('maxLength reaches the session made in one call', function () {
+    const server = new Extensions({ maxLength: 8 })
+    server.add(deflate)
+    const client = new Extensions()
+    client.add(deflate)
+    client.activate(server.generateResponse(client.generateOffer()))
+    const big = roundTrip(client, 'this message is longer than eight bytes')
+    let result
+    server.processIncomingMessage(big, (err, m) => { result = { err, m } })
+    assert.ok(result.err instanceof Error)
+    assert.equal(result.err.type, 'too_large')
+  })
+
+  it('a replaced createServerSession is called, not bypassed', function () {
+    const ext = deflate.configure({})
+    let called = 0
+    const create = ext.createServerSession
+    ext.createServerSession = function (offers, options) {
+      called++
+      return create.call(this, offers, options)
+    }
+    const e = new Extensions()
+    e.add(ext)
+    assert.equal(e.generateResponse('permessage-deflate'), 'permessage-deflate')
+    assert.equal(called, 1)
+  })
+})
