@@ -222,7 +222,8 @@ function caseSpec (options) {
 }
 
 async function runServerMode (impl, options, dir) {
-  const peer = start(process.execPath, [PEER, 'server', impl], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const peerLog = path.join(dir, 'peer.log')
+  const peer = start(process.execPath, [PEER, 'server', impl], { stdio: ['pipe', 'pipe', fs.openSync(peerLog, 'w')] })
   const { port, stack } = await firstLine(peer, 'the echo server')
   const spec = path.join(dir, 'spec.json')
   fs.writeFileSync(spec, JSON.stringify({
@@ -231,6 +232,9 @@ async function runServerMode (impl, options, dir) {
     ...caseSpec(options)
   }, null, 2))
   const code = await exited(wstest('fuzzingclient', spec, path.join(dir, 'wstest.log'), `${impl} server`))
+  if (peer.exitCode !== null || peer.signalCode !== null) {
+    throw new Error(`the echo server stopped during the run (${peer.exitCode ?? peer.signalCode}); see ${peerLog}`)
+  }
   peer.kill('SIGTERM')
   await exited(peer)
   if (code !== 0) throw new Error(`wstest -m fuzzingclient exited with ${code}; see ${path.join(dir, 'wstest.log')}`)
@@ -248,10 +252,11 @@ async function runClientMode (impl, options, dir) {
   const server = wstest('fuzzingserver', spec, path.join(dir, 'wstest.log'), `${impl} client`)
   try {
     await waitForPort(port, server)
-    const peer = start(process.execPath, [PEER, 'client', impl, `ws://127.0.0.1:${port}`, impl], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const peerLog = path.join(dir, 'peer.log')
+    const peer = start(process.execPath, [PEER, 'client', impl, `ws://127.0.0.1:${port}`, impl], { stdio: ['ignore', 'pipe', fs.openSync(peerLog, 'w')] })
     const { stack } = await firstLine(peer, 'the echo client')
     const code = await exited(peer)
-    if (code !== 0) throw new Error('the echo client exited with ' + code)
+    if (code !== 0) throw new Error(`the echo client exited with ${code}; see ${peerLog}`)
     return stack
   } finally {
     server.kill('SIGTERM')
@@ -465,7 +470,8 @@ async function main () {
         printTable(run)
         const bad = failures(run.summary, true)
         if (bad.length) {
-          console.log(`  ${impl} as ${mode}: ${bad.length} permessage-deflate cases not passed: ${bad.map((c) => c.id).join(', ')}`)
+          console.log(`  ${impl} as ${mode}: ${bad.length} permessage-deflate cases not passed: ${bad.map((c) => c.id).join(', ')}` +
+            `; see ${path.relative(process.cwd(), dir)} (peer.log, wstest.log, report/)`)
           if (impl === 'ours') failed = true
         }
       }

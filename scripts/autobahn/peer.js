@@ -42,6 +42,12 @@ function addon () {
   return `${path.relative(ROOT, file)} built ${built} UTC, sha256 ${hash}`
 }
 
+// Many cases make the peer fail the connection on purpose; what it said goes
+// to stderr, which scripts/autobahn.js keeps in peer.log beside the report.
+function logError (message) {
+  console.error('connection error: ' + message)
+}
+
 function fayeStack (impl) {
   let deflate, expected
   if (impl === 'ours') {
@@ -72,13 +78,13 @@ function fayeStack (impl) {
         if (!WebSocket.isWebSocket(request)) return socket.destroy()
         const ws = new WebSocket(request, socket, body, [], { extensions: [deflate] })
         ws.on('message', (event) => ws.send(event.data))
-        ws.on('error', () => {})
+        ws.on('error', (error) => logError(error.message))
       })
     },
     connect (url, onMessage, onClose) {
       const ws = new WebSocket.Client(url, [], { extensions: [deflate] })
       ws.on('message', (event) => onMessage(ws, event.data))
-      ws.on('error', () => {})
+      ws.on('error', (error) => logError(error.message))
       ws.on('close', () => onClose())
     }
   }
@@ -92,13 +98,13 @@ function wsStack () {
       const wss = new WebSocketServer({ server, perMessageDeflate: true })
       wss.on('connection', (ws) => {
         ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }))
-        ws.on('error', () => {})
+        ws.on('error', (error) => logError(error.message))
       })
     },
     connect (url, onMessage, onClose) {
       const ws = new WebSocket(url, { perMessageDeflate: true })
       ws.on('message', (data, isBinary) => onMessage(ws, isBinary ? data : data.toString()))
-      ws.on('error', () => {})
+      ws.on('error', (error) => logError(error.message))
       ws.on('close', () => onClose())
     }
   }
