@@ -80,39 +80,71 @@ pub fn serialize_params(name: String, keys: Vec<String>, values: Vec<String>) ->
 // Actions cross to JavaScript packed in one double, so that taking one costs
 // a single call with no object made: bits 0-2 kind, bit 3 direction, bit 4
 // "more actions are queued", bits 5-20 cell, and the slot (or close ticket)
-// above 2^21.
-const KIND_CALL: f64 = 1.0;
-const KIND_PREFIX: f64 = 2.0;
-const KIND_DELIVER: f64 = 3.0;
-const KIND_DELIVER_ERROR: f64 = 4.0;
-const KIND_DROP: f64 = 5.0;
-const KIND_CLOSE_SESSION: f64 = 6.0;
-const KIND_CLOSED: f64 = 7.0;
-const MORE: f64 = 16.0;
+// from bit 21 up. These constants are exported; lib/pipeline/ reads them once
+// at load.
+
+/// Action kind: call a session's process method.
+#[napi]
+pub const ACTION_CALL: u32 = 1;
+/// Action kind: prefix a failed message's error with the session's name.
+#[napi]
+pub const ACTION_PREFIX: u32 = 2;
+/// Action kind: hand a message to the caller's callback.
+#[napi]
+pub const ACTION_DELIVER: u32 = 3;
+/// Action kind: hand an error to the caller's callback.
+#[napi]
+pub const ACTION_DELIVER_ERROR: u32 = 4;
+/// Action kind: forget a message (its direction stopped).
+#[napi]
+pub const ACTION_DROP: u32 = 5;
+/// Action kind: close a session.
+#[napi]
+pub const ACTION_CLOSE_SESSION: u32 = 6;
+/// Action kind: call a close callback.
+#[napi]
+pub const ACTION_CLOSED: u32 = 7;
+/// Mask of the kind bits.
+#[napi]
+pub const ACTION_KIND_MASK: u32 = 7;
+/// Shift of the direction bit.
+#[napi]
+pub const ACTION_DIR_SHIFT: u32 = 3;
+/// Flag: more actions are queued.
+#[napi]
+pub const ACTION_MORE: u32 = 16;
+/// Shift of the cell's 16 bits.
+#[napi]
+pub const ACTION_CELL_SHIFT: u32 = 5;
+/// The slot is the packed value divided by this (2^21).
+#[napi]
+pub const ACTION_SLOT_UNIT: u32 = 2_097_152;
+/// Returned by coreSubmit when the direction is stopped.
 const REFUSED: f64 = -1.0;
 
 fn pack(action: Action, more: bool) -> f64 {
     let (kind, dir, cell, slot) = match action {
-        Action::Call { cell, dir, slot } => (KIND_CALL, dir, cell, slot),
-        Action::Prefix { cell, slot } => (KIND_PREFIX, Direction::Outgoing, cell, slot),
+        Action::Call { cell, dir, slot } => (ACTION_CALL, dir, cell, slot),
+        Action::Prefix { cell, slot } => (ACTION_PREFIX, Direction::Outgoing, cell, slot),
         Action::Deliver { dir, slot, error } => (
             if error {
-                KIND_DELIVER_ERROR
+                ACTION_DELIVER_ERROR
             } else {
-                KIND_DELIVER
+                ACTION_DELIVER
             },
             dir,
             0,
             slot,
         ),
-        Action::Drop { dir, slot } => (KIND_DROP, dir, 0, slot),
-        Action::CloseSession { cell } => (KIND_CLOSE_SESSION, Direction::Outgoing, cell, 0),
-        Action::Closed { ticket } => (KIND_CLOSED, Direction::Outgoing, 0, ticket),
+        Action::Drop { dir, slot } => (ACTION_DROP, dir, 0, slot),
+        Action::CloseSession { cell } => (ACTION_CLOSE_SESSION, Direction::Outgoing, cell, 0),
+        Action::Closed { ticket } => (ACTION_CLOSED, Direction::Outgoing, 0, ticket),
     };
-    kind + 8.0 * dir as u8 as f64
-        + if more { MORE } else { 0.0 }
-        + 32.0 * (cell & 0xffff) as f64
-        + 2_097_152.0 * slot as f64
+    let low = kind
+        | (dir as u32) << ACTION_DIR_SHIFT
+        | if more { ACTION_MORE } else { 0 }
+        | ((cell & 0xffff) as u32) << ACTION_CELL_SHIFT;
+    f64::from(low) + f64::from(ACTION_SLOT_UNIT) * f64::from(slot)
 }
 
 fn direction(dir: u32) -> Result<Direction> {

@@ -16,17 +16,22 @@ const OUTGOING = 0
 const INCOMING = 1
 const METHODS = ['processOutgoingMessage', 'processIncomingMessage']
 
-// Packed actions (src/lib.rs): bits 0-2 kind, bit 3 direction, bit 4 "more
-// queued", bits 5-20 cell, slot above 2^21.
-const CALL = 1
-const PREFIX = 2
-const DELIVER = 3
-const DELIVER_ERROR = 4
-const DROP = 5
-const CLOSE_SESSION = 6
-const CLOSED = 7
-const MORE = 16
-const SLOT_UNIT = 2097152
+// Packed actions: the layout and the kinds are the binding's constants
+// (src/lib.rs), read once here.
+const {
+  ACTION_CALL: CALL,
+  ACTION_PREFIX: PREFIX,
+  ACTION_DELIVER: DELIVER,
+  ACTION_DELIVER_ERROR: DELIVER_ERROR,
+  ACTION_DROP: DROP,
+  ACTION_CLOSE_SESSION: CLOSE_SESSION,
+  ACTION_CLOSED: CLOSED,
+  ACTION_KIND_MASK: KIND_MASK,
+  ACTION_DIR_SHIFT: DIR_SHIFT,
+  ACTION_MORE: MORE,
+  ACTION_CELL_SHIFT: CELL_SHIFT,
+  ACTION_SLOT_UNIT: SLOT_UNIT
+} = native
 
 // One active session in pipeline order. `codec` is set for this package's
 // native permessage-deflate, whose messages the pipeline hands straight to
@@ -300,9 +305,9 @@ class Pipeline {
   }
 
   _exec (action) {
-    const kind = action & 7
-    const dir = (action >>> 3) & 1
-    const cell = (action >>> 5) & 0xffff
+    const kind = action & KIND_MASK
+    const dir = (action >>> DIR_SHIFT) & 1
+    const cell = (action >>> CELL_SHIFT) & 0xffff
     const slot = Math.floor(action / SLOT_UNIT)
     switch (kind) {
       case CALL: {
