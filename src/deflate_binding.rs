@@ -1,5 +1,5 @@
 //! The napi binding of the native permessage-deflate: converts values and
-//! hands work to `deflate_session`; `deflate.js` builds the extension object
+//! hands work to `deflate_session`; `lib/deflate.js` builds the extension object
 //! from it.
 //!
 //! Large messages are processed on worker threads (`offload`). Their results
@@ -160,7 +160,7 @@ fn inflated(r: std::result::Result<Vec<u8>, InflateError>) -> Wire {
     })
 }
 
-/// Builds params from the flat form `deflate.js` sends: keys, values, and
+/// Builds params from the flat form `lib/deflate.js` sends: keys, values, and
 /// how many of them each offer has. `false` stands for any value that is
 /// not `true`, a number or a string, which no parameter accepts.
 fn params_from(
@@ -262,7 +262,7 @@ impl DeflateExtension {
 }
 
 /// One negotiated (or negotiating) connection, in this thread's table of
-/// sessions (see table.rs): `deflate.js` holds it by number.
+/// sessions (see table.rs): `lib/deflate.js` holds it by number.
 struct SessionEntry {
     session: Session,
     last_error: Option<String>,

@@ -3,7 +3,9 @@
 //!
 //! The protocol lives in the `websocket-extensions-core` crate (`core/`),
 //! which knows nothing of Node and is tested by `cargo test`. This crate
-//! converts values and nothing else. See `docs/ARCHITECTURE.md`.
+//! converts values, keeps each JavaScript thread's native state in tables
+//! named by number, packs the pipeline's actions, and negotiates a deflate-only
+//! server handshake in one call. See `docs/ARCHITECTURE.md`.
 
 pub mod deflate_binding;
 mod table;
@@ -152,7 +154,8 @@ fn direction(dir: u32) -> Result<Direction> {
 }
 
 /// The container's state: registered extensions, RSV bits, and the
-/// pipeline. The JavaScript class `Extensions` (index.js) holds one by number
+/// pipeline. The JavaScript class `Extensions` (lib/extensions.js) and its
+/// pipeline (lib/pipeline/) hold one by number
 /// and keeps the JavaScript objects (extensions, sessions, messages) it
 /// names by index.
 #[derive(Default)]

@@ -1,7 +1,7 @@
 //! A per-thread table of native state named by number, for the binding's
-//! plain functions: calling a function with a number costs about 90 ns where
-//! a method of a native object costs about 200, and an entry costs far less
-//! to make than a native object. JavaScript frees entries through a
+//! plain functions: calling a function with a number costs less than calling
+//! a method of a native object, and an entry costs far less to make than a
+//! native object (bench/results.md). JavaScript frees entries through a
 //! FinalizationRegistry when the object holding the number is collected.
 
 pub struct Table<T> {

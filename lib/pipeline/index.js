@@ -166,11 +166,11 @@ class Pipeline {
   // The fast path. While a direction has nothing in flight there is no order
   // to keep, so a message is passed from session to session here without
   // telling the core, which saves two native calls per session per message
-  // (the original does all of this in about 60 ns; one native call
-  // costs 90 to 200). As soon as a session does not answer at once, or fails, or
-  // anything else needs the core's view (a close, another message of the
-  // same direction arriving re-entrantly), the message is handed to the core
-  // at the cell it has reached (`adopt`) and the core keeps order from there.
+  // (bench/results.md has the costs). As soon as a session does not answer at
+  // once, or fails, or anything else needs the core's view (a close, another
+  // message of the same direction arriving re-entrantly), the message is
+  // handed to the core at the cell it has reached (`adopt`) and the core keeps
+  // order from there.
   _runAhead (dir, message, callback, context) {
     const cells = this._cells
     const n = cells.length
