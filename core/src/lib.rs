@@ -6,8 +6,10 @@
 //! - [`deflate`] and [`deflate_session`]: permessage-deflate (RFC 7692);
 //! - [`offload`]: running codec lanes on worker threads, in order.
 //!
-//! The napi binding (the crate at the repository root) only converts values.
-//! See `docs/ARCHITECTURE.md`.
+//! The napi binding (the crate at the repository root) holds this state for
+//! JavaScript and converts values. See `docs/ARCHITECTURE.md`.
+
+#![forbid(unsafe_code)]
 
 pub mod deflate;
 pub mod deflate_session;

@@ -110,17 +110,10 @@ impl Pipeline {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.cells.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
-    }
-
     /// Whether the direction still accepts messages (no error has left a
     /// cell in it, and the pipeline is not closed).
-    pub fn accepts(&self, dir: Direction) -> bool {
+    #[cfg(test)]
+    fn accepts(&self, dir: Direction) -> bool {
         !self.stopped[dir as usize]
     }
 
