@@ -117,6 +117,7 @@ describe('npm pack, installed into a fresh project', function () {
   it('without cargo, npm install fails with one short message that names cargo and rustup', function () {
     const project = path.join(tmp, 'no-cargo');
     const bin = path.join(project, 'bin');
+    fs.mkdirSync(project, { recursive: true });
     writeJson(path.join(project, 'package.json'), {
       name: 'no-cargo',
       version: '1.0.0',

@@ -70,7 +70,7 @@ if (!works('zig', ['version'])) {
   }
   env.PATH = found.stdout.trim() + path.delimiter + env.PATH
 }
-if (!works('cargo', ['zigbuild', '--version'])) {
+if (!works('cargo-zigbuild', ['--version'])) {
   run('nice', ['-n', '10', 'cargo', 'install', 'cargo-zigbuild', '--locked'])
 }
 
@@ -83,6 +83,11 @@ for (const target of targets) {
   // kernels with 4 KiB and 16 KiB pages, and aarch64 kernels come with any.
   if (target.triple.startsWith('aarch64')) env.JEMALLOC_SYS_WITH_LG_PAGE = '16'
   else delete env.JEMALLOC_SYS_WITH_LG_PAGE
+  // Rust links musl statically by default, and a static C runtime cannot be
+  // a shared library (cdylib): link it dynamically, as Node on musl does.
+  if (target.triple.endsWith('musl')) {
+    env[`CARGO_TARGET_${target.triple.toUpperCase().replace(/-/g, '_')}_RUSTFLAGS`] = '-C target-feature=-crt-static'
+  }
   run('nice', ['-n', '10', 'cargo', 'zigbuild', '--release', '--lib', '--locked',
     '--target', zigTarget, '--target-dir', targetDir], { env })
 
