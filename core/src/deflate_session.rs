@@ -3,8 +3,8 @@
 //! JavaScript values into these calls.
 
 use crate::deflate::{
-    client_activate, client_offer, server_accept, CompressError, Compressor, Decompressor,
-    DeflateConfig, InflateError, SessionParams,
+    client_activate, client_offer, server_accept, CodecStats, CompressError, Compressor,
+    Decompressor, DeflateConfig, InflateError, SessionParams,
 };
 use crate::offload::{Codec, Inline, Job, Lane};
 use crate::parser::Params;
@@ -30,6 +30,9 @@ impl Codec for Deflater {
     fn release(&mut self) {
         self.0.release();
     }
+    fn rest(&mut self) {
+        self.0.rest();
+    }
     fn panicked() -> Self::Output {
         Err(CompressError("internal error in the compressor".into()))
     }
@@ -47,6 +50,9 @@ impl Codec for Inflater {
     }
     fn release(&mut self) {
         self.codec.release();
+    }
+    fn rest(&mut self) {
+        self.codec.rest();
     }
     fn panicked() -> Self::Output {
         Err(InflateError::Corrupt(
@@ -173,6 +179,49 @@ impl Session {
         Some(run(&lanes.incoming, input, OFFLOAD_INFLATE_BYTES, deliver))
     }
 
+    /// Whether an outgoing message of `len` bytes is to be sent as it is,
+    /// uncompressed (RSV1 clear): it is under the `threshold`, and nothing is
+    /// queued that it would overtake.
+    pub fn sends_uncompressed(&self, len: usize) -> bool {
+        len < self.config.threshold
+            && self
+                .lanes
+                .as_ref()
+                .is_some_and(|lanes| !self.closed && !lanes.outgoing.is_busy())
+    }
+
+    /// Gives both directions' zlib states back, keeping their history (see
+    /// `codec.rs`); a direction with work on a worker goes on working. True
+    /// when neither holds a state afterwards.
+    pub fn rest(&self) -> bool {
+        match &self.lanes {
+            Some(lanes) => {
+                let outgoing = lanes.outgoing.rest();
+                let incoming = lanes.incoming.rest();
+                outgoing && incoming
+            }
+            None => true,
+        }
+    }
+
+    /// The outgoing and incoming directions' figures, or `None` for a
+    /// direction a worker has now (and for both before activation).
+    pub fn stats(&self) -> (Option<CodecStats>, Option<CodecStats>) {
+        match &self.lanes {
+            Some(lanes) => (
+                lanes.outgoing.peek(|d| d.0.stats()),
+                lanes.incoming.peek(|i| i.codec.stats()),
+            ),
+            None => (None, None),
+        }
+    }
+
+    /// The per-thread budget of live sessions this session's extension asks
+    /// for (`liveStates`).
+    pub fn live_states(&self) -> usize {
+        self.config.live_states
+    }
+
     /// Frees both codecs (at once, or after the work on a worker is done).
     pub fn close(&mut self) {
         self.closed = true;
@@ -290,6 +339,140 @@ mod tests {
             _ => panic!("not inline"),
         };
         assert_eq!(out, Err(InflateError::TooLarge));
+    }
+
+    fn configured(options: &[(&str, f64)], takeover: bool, bits: u8) -> DeflateConfig {
+        let options: Vec<(String, crate::deflate::OptionValue)> = options
+            .iter()
+            .map(|(k, v)| (k.to_string(), crate::deflate::OptionValue::Number(*v)))
+            .chain([
+                (
+                    "noContextTakeover".to_string(),
+                    crate::deflate::OptionValue::Bool(!takeover),
+                ),
+                (
+                    "maxWindowBits".to_string(),
+                    crate::deflate::OptionValue::Number(f64::from(bits)),
+                ),
+                (
+                    "requestMaxWindowBits".to_string(),
+                    crate::deflate::OptionValue::Number(f64::from(bits)),
+                ),
+            ])
+            .collect();
+        DeflateConfig::default().with_options(&options).unwrap()
+    }
+
+    fn inline<O>(outcome: Option<Outcome<O>>) -> O {
+        match outcome {
+            Some(Outcome::Done(out)) => out,
+            _ => panic!("not processed inline"),
+        }
+    }
+
+    fn text(i: usize, len: usize) -> Vec<u8> {
+        format!("{{\"seq\":{i},\"user\":\"u{}\",\"body\":\"", i % 7)
+            .bytes()
+            .chain((0..len).map(|j| b"abcdefghij"[(i * 3 + j / 5) % 10]))
+            .collect()
+    }
+
+    #[test]
+    fn both_roles_round_trip_across_rests_at_every_window() {
+        for bits in 8..=15u8 {
+            for takeover in [true, false] {
+                let config = configured(&[], takeover, bits);
+                let mut client = Session::client(config.clone(), None);
+                let server = Session::server(config, &[client.offer()], None).unwrap();
+                assert!(client.activate(server.response().unwrap()));
+                for i in 0..12 {
+                    for (from, to) in [(&client, &server), (&server, &client)] {
+                        let input = text(i, 100 + i * 150);
+                        let wire = inline(from.compress(&input, no_worker)).unwrap();
+                        let plain = inline(to.decompress(&wire, || panic!("worker"))).unwrap();
+                        assert!(plain == input, "{bits} {takeover} {i}");
+                    }
+                    if i % 2 == 0 {
+                        assert!(client.rest() && server.rest());
+                        for (out, inc) in [client.stats(), server.stats()] {
+                            assert!(!out.unwrap().live && !inc.unwrap().live);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_session_asked_to_rest_while_a_worker_has_its_message_goes_on() {
+        let (client, server) = pair();
+        // Context first, so that the large message refers back to it.
+        let first = text(0, 5000);
+        let wire = inline(client.compress(&first, no_worker)).unwrap();
+        inline(server.decompress(&wire, || panic!("worker"))).unwrap();
+        let large: Vec<u8> = (0..40).flat_map(|i| text(i, 5000)).collect();
+        let (tx, rx) = mpsc::channel();
+        let queued = client.compress(&large, move || Box::new(move |o| tx.send(o).unwrap()));
+        assert!(matches!(queued, Some(Outcome::Queued)));
+        // The outgoing lane is working, or has just finished.
+        let rested = client.rest();
+        let wire = rx.recv().unwrap().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let plain = match server.decompress(&wire, move || Box::new(move |o| tx.send(o).unwrap())) {
+            Some(Outcome::Done(out)) => out,
+            Some(Outcome::Queued) => rx.recv().unwrap(),
+            _ => panic!("inactive"),
+        };
+        assert!(plain.unwrap() == large);
+        // Whether or not it rested then, it rests now, and goes on.
+        while !client.rest() {
+            std::thread::yield_now();
+        }
+        let _ = rested;
+        let last = text(39, 5000);
+        let wire = inline(client.compress(&last, no_worker)).unwrap();
+        assert!(wire.len() < 64, "the message refers back: {}", wire.len());
+        assert_eq!(
+            inline(server.decompress(&wire, || panic!("worker"))).unwrap(),
+            last
+        );
+    }
+
+    #[test]
+    fn a_resting_session_closes_and_frees_its_history() {
+        let (mut client, server) = pair();
+        for i in 0..3 {
+            let wire = inline(client.compress(&text(i, 600), no_worker)).unwrap();
+            inline(server.decompress(&wire, || panic!("worker"))).unwrap();
+        }
+        assert!(client.rest());
+        assert!(client.stats().0.unwrap().history_bytes > 0);
+        client.close();
+        let (out, inc) = client.stats();
+        assert_eq!(out.unwrap().history_bytes + inc.unwrap().history_bytes, 0);
+        assert!(client.compress(b"x", no_worker).is_none());
+    }
+
+    #[test]
+    fn messages_under_the_threshold_go_uncompressed() {
+        let config = configured(&[("threshold", 100.0)], true, 15);
+        let mut client = Session::client(config.clone(), None);
+        let server = Session::server(config, &[client.offer()], None).unwrap();
+        assert!(client.activate(server.response().unwrap()));
+        assert!(client.sends_uncompressed(99));
+        assert!(!client.sends_uncompressed(100));
+        let wire = inline(client.compress(&[b'a'; 100], no_worker)).unwrap();
+        assert_eq!(
+            inline(server.decompress(&wire, || panic!("worker"))).unwrap(),
+            [b'a'; 100]
+        );
+        // The stream goes on past the skipped message.
+        let wire = inline(client.compress(&[b'a'; 100], no_worker)).unwrap();
+        assert_eq!(
+            inline(server.decompress(&wire, || panic!("worker"))).unwrap(),
+            [b'a'; 100]
+        );
+        assert_eq!(client.stats().0.unwrap().bytes_in, 200);
     }
 
     #[test]

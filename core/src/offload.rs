@@ -23,6 +23,9 @@ pub trait Codec: Send + 'static {
     fn process(&mut self, input: &[u8]) -> Self::Output;
     /// Frees the codec's memory; it is allocated again on next use.
     fn release(&mut self);
+    /// Gives working memory back between messages, keeping what the next
+    /// message needs; a no-op by default.
+    fn rest(&mut self) {}
     /// The result of a message whose processing panicked. The codec has
     /// been released by then.
     fn panicked() -> Self::Output;
@@ -101,6 +104,27 @@ impl<C: Codec> Lane<C> {
             let lane = Arc::clone(self);
             pool().submit(Box::new(move || lane.run()));
         }
+    }
+
+    /// Lets the codec rest if the lane is idle; false when a worker has it
+    /// (it is working, so it should not rest).
+    pub fn rest(&self) -> bool {
+        let mut state = lock(&self.state);
+        if state.running || !state.queue.is_empty() {
+            return false;
+        }
+        match state.codec.as_mut() {
+            Some(codec) => {
+                codec.rest();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs `f` on the codec if no worker has it.
+    pub fn peek<T>(&self, f: impl FnOnce(&C) -> T) -> Option<T> {
+        lock(&self.state).codec.as_ref().map(f)
     }
 
     /// Frees the codec now if the lane is idle, or once its queue drains.

@@ -88,30 +88,158 @@ fn zlib_strategy(strategy: Strategy) -> zlib_rs::Strategy {
     }
 }
 
+/// The last bytes of a stream (at most a window's worth): what a state
+/// resting between messages keeps, to be primed with again. It may grow to
+/// twice the window while live, so that trimming it moves each byte about
+/// once.
+#[derive(Default)]
+struct History {
+    bytes: Vec<u8>,
+}
+
+impl History {
+    fn push(&mut self, data: &[u8], window: usize) {
+        if data.len() >= window {
+            self.bytes.clear();
+            self.bytes.extend_from_slice(&data[data.len() - window..]);
+            return;
+        }
+        if self.bytes.len() + data.len() > 2 * window {
+            let drop = self.bytes.len() + data.len() - window;
+            self.bytes.drain(..drop);
+        }
+        self.bytes.extend_from_slice(data);
+    }
+
+    /// Down to the last `window` bytes, without spare capacity.
+    fn trim(&mut self, window: usize) {
+        if self.bytes.len() > window {
+            self.bytes.drain(..self.bytes.len() - window);
+        }
+        self.bytes.shrink_to_fit();
+    }
+
+    fn clear(&mut self) {
+        self.bytes = Vec::new();
+    }
+
+    fn held(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+/// States given back by resting sessions, per thread, to be primed again by
+/// the next session that wakes up: a few, since making one costs more than
+/// priming it (fresh pages), but each is large.
+const POOLED_STATES: usize = 4;
+
+thread_local! {
+    static DEFLATE_POOL: std::cell::RefCell<Vec<(zlib_rs::DeflateConfig, Deflate)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    static INFLATE_POOL: std::cell::RefCell<Vec<Inflate>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_deflate(config: zlib_rs::DeflateConfig) -> Deflate {
+    DEFLATE_POOL
+        .with(|pool| {
+            let mut pool = pool.borrow_mut();
+            let found = pool.iter().rposition(|(c, _)| *c == config)?;
+            Some(pool.swap_remove(found).1)
+        })
+        .unwrap_or_else(|| Deflate::new_with_config(config))
+}
+
+fn give_deflate(config: zlib_rs::DeflateConfig, mut deflate: Deflate) {
+    deflate.reset();
+    DEFLATE_POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() >= POOLED_STATES {
+            pool.remove(0);
+        }
+        pool.push((config, deflate));
+    });
+}
+
+/// zlib-rs resets an inflater to its default window (15 bits), so only
+/// those are pooled.
+fn take_inflate(window_bits: u8) -> Inflate {
+    if window_bits == MAX_ZLIB_WINDOW_BITS {
+        if let Some(inflate) = INFLATE_POOL.with(|pool| pool.borrow_mut().pop()) {
+            return inflate;
+        }
+    }
+    Inflate::new(false, window_bits)
+}
+
+fn give_inflate(window_bits: u8, mut inflate: Inflate) {
+    if window_bits != MAX_ZLIB_WINDOW_BITS {
+        return;
+    }
+    inflate.reset(false);
+    INFLATE_POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < POOLED_STATES {
+            pool.push(inflate);
+        }
+    });
+}
+
+/// zlib's documented memory use of a compressor: `(1 << (windowBits + 2)) +
+/// (1 << (memLevel + 9))`.
+pub fn deflate_state_bytes(window_bits: u8, mem_level: i32) -> usize {
+    (1usize << (window_bits + 2)) + (1usize << (mem_level.clamp(1, 9) + 9))
+}
+
+/// zlib's documented memory use of a decompressor: the window and about 7 KiB.
+pub fn inflate_state_bytes(window_bits: u8) -> usize {
+    (1usize << window_bits) + 7 * 1024
+}
+
+/// Bytes in and out of one direction, and what it holds now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CodecStats {
+    /// Bytes given to the codec (plaintext for a compressor).
+    pub bytes_in: u64,
+    /// Bytes it returned.
+    pub bytes_out: u64,
+    /// Whether it owns a zlib state now.
+    pub live: bool,
+    /// Bytes of zlib state it owns (zlib's formula), 0 when resting.
+    pub state_bytes: usize,
+    /// Bytes of history it keeps.
+    pub history_bytes: usize,
+}
+
 /// Compresses our outgoing messages.
 ///
 /// zlib's compression state is large (about 260 KiB with a 15-bit window and
 /// memLevel 8) and costs more to set up than a small message costs to
-/// compress. So a session owns a state only from its second message on:
+/// compress. So a session owns a state only while it works:
 /// - without context takeover, every message is compressed with a per-thread
 ///   scratch state, reset after each use, and the session never owns one;
-/// - with context takeover, the first message also uses the scratch state, and
-///   the session keeps only the plaintext it sent (at most a window's worth).
-///   On the second message it makes its own state primed with that plaintext
-///   as the dictionary: the peer's window holds exactly those bytes, so the
-///   stream it receives is the same kind it would have got otherwise.
+/// - with context takeover, the first message also uses the scratch state,
+///   and the session keeps the plaintext it sent (the last window's worth,
+///   which is what the peer's window holds). On the next message it takes a
+///   state from the thread's pool (or makes one) primed with that plaintext
+///   as the dictionary, so the stream the peer receives is the same kind it
+///   would have got otherwise. [`Compressor::rest`] gives the state back
+///   and keeps only that history again.
 ///
-/// A connection that sends one message therefore costs a few KiB, not a
-/// quarter of a MiB.
+/// A connection that is not sending therefore costs its history (a few KiB
+/// up to the window), not a quarter of a MiB.
 pub struct Compressor {
     config: zlib_rs::DeflateConfig,
     context_takeover: bool,
-    /// The session's own state, from its second message on (context takeover
-    /// only); dropped by [`Compressor::release`] and on errors.
+    /// The session's own state while it works (context takeover only);
+    /// given back by [`Compressor::rest`], dropped on errors.
     deflate: Option<Deflate>,
-    /// With context takeover and no state yet: what the first message sent,
-    /// the tail of the peer's window. `None` before anything was sent.
-    history: Option<Vec<u8>>,
+    /// With context takeover: the last window's worth of what we sent.
+    history: History,
+    /// Whether the current stream has sent anything (context takeover).
+    started: bool,
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 thread_local! {
@@ -162,7 +290,10 @@ impl Compressor {
             },
             context_takeover: params.outgoing.context_takeover,
             deflate: None,
-            history: None,
+            history: History::default(),
+            started: false,
+            bytes_in: 0,
+            bytes_out: 0,
         }
     }
 
@@ -172,50 +303,101 @@ impl Compressor {
 
     /// Compresses one whole message.
     pub fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, CompressError> {
+        let out = self.compress_message(input)?;
+        self.bytes_in += input.len() as u64;
+        self.bytes_out += out.len() as u64;
+        Ok(out)
+    }
+
+    fn compress_message(&mut self, input: &[u8]) -> Result<Vec<u8>, CompressError> {
         let config = self.config;
         if !self.context_takeover {
             return compress_with_scratch(config, input);
         }
+        let window = self.window_size();
         if self.deflate.is_none() {
-            match self.history.take() {
-                None => {
-                    let out = compress_with_scratch(config, input)?;
-                    let keep = input.len().min(self.window_size());
-                    self.history = Some(input[input.len() - keep..].to_vec());
-                    return Ok(out);
-                }
-                Some(history) => {
-                    let mut deflate = Deflate::new_with_config(config);
-                    if !history.is_empty() {
-                        deflate.set_dictionary(&history).map_err(|e| {
-                            CompressError(format!("cannot prime the compressor: {}", e.as_str()))
-                        })?;
-                    }
-                    self.deflate = Some(deflate);
+            if !self.started {
+                let out = compress_with_scratch(config, input)?;
+                self.started = true;
+                self.history.push(input, window);
+                return Ok(out);
+            }
+            let mut deflate = take_deflate(config);
+            if !self.history.bytes.is_empty() {
+                if let Err(e) = deflate.set_dictionary(&self.history.bytes) {
+                    self.forget();
+                    return Err(CompressError(format!(
+                        "cannot prime the compressor: {}",
+                        e.as_str()
+                    )));
                 }
             }
+            self.deflate = Some(deflate);
         }
         let Some(deflate) = self.deflate.as_mut() else {
             return Err(CompressError("no compression state".to_string()));
         };
-        deflate_message(deflate, input).inspect_err(|_| {
-            // A fresh stream needs nothing from the lost one, so the peer
-            // can still decode what we send next.
-            self.deflate = None;
-        })
+        match deflate_message(deflate, input) {
+            Ok(out) => {
+                self.history.push(input, window);
+                Ok(out)
+            }
+            Err(e) => {
+                // A fresh stream needs nothing from the lost one, so the peer
+                // can still decode what we send next.
+                self.forget();
+                Err(e)
+            }
+        }
+    }
+
+    fn forget(&mut self) {
+        self.deflate = None;
+        self.history.clear();
+        self.started = false;
+    }
+
+    /// Gives the zlib state back to the thread's pool and keeps only the
+    /// history it is primed with again on the next message: the peer sees
+    /// one unbroken stream.
+    pub fn rest(&mut self) {
+        if let Some(deflate) = self.deflate.take() {
+            give_deflate(self.config, deflate);
+        }
+        self.history.trim(self.window_size());
     }
 
     /// Frees the zlib state and the kept plaintext; the next message starts
     /// a new stream, which the peer decodes whether or not it keeps its
     /// context.
     pub fn release(&mut self) {
-        self.deflate = None;
-        self.history = None;
+        if let Some(deflate) = self.deflate.take() {
+            give_deflate(self.config, deflate);
+        }
+        self.history.clear();
+        self.started = false;
     }
 
     /// Whether the session owns zlib state now.
     pub fn is_allocated(&self) -> bool {
         self.deflate.is_some()
+    }
+
+    pub fn stats(&self) -> CodecStats {
+        CodecStats {
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            live: self.deflate.is_some(),
+            state_bytes: if self.deflate.is_some() {
+                deflate_state_bytes(
+                    self.config.window_bits.unsigned_abs() as u8,
+                    self.config.mem_level,
+                )
+            } else {
+                0
+            },
+            history_bytes: self.history.held(),
+        }
     }
 }
 
@@ -262,18 +444,30 @@ fn deflate_message(deflate: &mut Deflate, input: &[u8]) -> Result<Vec<u8>, Compr
 }
 
 /// Decompresses the peer's messages.
+///
+/// With context takeover it keeps the last window's worth of what it
+/// inflated, so that [`Decompressor::rest`] can give the zlib state back
+/// between messages; the next message takes a state from the thread's pool
+/// (or makes one) and primes its window with that history.
 pub struct Decompressor {
     window_bits: u8,
     context_takeover: bool,
-    /// Made on first use; dropped by [`Decompressor::release`], on errors and
-    /// after a final block.
+    /// Made on first use; given back by [`Decompressor::rest`], dropped by
+    /// [`Decompressor::release`], on errors and after a final block.
     inflate: Option<Inflate>,
     /// The peer's context is gone (an error, or a release) while the peer
     /// still refers to it: every later message fails.
     context_lost: bool,
-    /// Bytes inflated since the current zlib state started (saturating): the
+    /// Resting: the stream goes on from `history` when the next message
+    /// comes.
+    resting: bool,
+    /// With context takeover: the last window's worth of what we inflated.
+    history: History,
+    /// Bytes inflated since the current stream started (saturating): the
     /// most history any match can have reached.
     stream_len: usize,
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 impl Decompressor {
@@ -286,8 +480,16 @@ impl Decompressor {
             context_takeover: params.incoming.context_takeover,
             inflate: None,
             context_lost: false,
+            resting: false,
+            history: History::default(),
             stream_len: 0,
+            bytes_in: 0,
+            bytes_out: 0,
         }
+    }
+
+    fn window_size(&self) -> usize {
+        1 << self.window_bits
     }
 
     /// Decompresses one whole message, failing with `TooLarge` as soon as the
@@ -309,31 +511,52 @@ impl Decompressor {
         if input.is_empty() {
             return Ok(Vec::new());
         }
+        self.bytes_in += input.len() as u64;
         let window_bits = self.window_bits;
         if self.inflate.is_none() {
-            self.stream_len = 0;
+            let mut inflate = take_inflate(window_bits);
+            if std::mem::take(&mut self.resting) {
+                if !self.history.bytes.is_empty() {
+                    if let Err(e) = inflate.set_dictionary(&self.history.bytes) {
+                        self.context_lost = true;
+                        return Err(corrupt(&inflate, e));
+                    }
+                }
+            } else {
+                self.stream_len = 0;
+                self.history.clear();
+            }
+            self.inflate = Some(inflate);
         }
-        let inflate = self
-            .inflate
-            .get_or_insert_with(|| Inflate::new(false, window_bits));
+        let Some(inflate) = self.inflate.as_mut() else {
+            return Err(InflateError::Corrupt("no decompression state".to_string()));
+        };
         let result = inflate_message(inflate, input, max_len).and_then(|done| {
             self.check_window(input, done.0.len())?;
             Ok(done)
         });
         match result {
             Ok((out, Ended::AtBoundary)) => {
-                if !self.context_takeover {
+                if self.context_takeover {
+                    self.history.push(&out, self.window_size());
+                } else {
                     self.reset();
                 }
+                self.bytes_out += out.len() as u64;
                 Ok(out)
             }
             Ok((out, Ended::FinalBlock)) => {
                 // A final block ends the stream; the next message starts one.
-                self.inflate = None;
+                if let Some(inflate) = self.inflate.take() {
+                    give_inflate(window_bits, inflate);
+                }
+                self.history.clear();
+                self.bytes_out += out.len() as u64;
                 Ok(out)
             }
             Err(e) => {
                 self.inflate = None;
+                self.history.clear();
                 self.context_lost = self.context_takeover;
                 Err(e)
             }
@@ -361,17 +584,47 @@ impl Decompressor {
         })
     }
 
+    /// Gives the zlib state back to the thread's pool between messages. With
+    /// context takeover the stream goes on from the kept history when the
+    /// next message comes; without it nothing is kept.
+    pub fn rest(&mut self) {
+        if let Some(inflate) = self.inflate.take() {
+            give_inflate(self.window_bits, inflate);
+            if self.context_takeover {
+                self.resting = true;
+            }
+        }
+        self.history.trim(self.window_size());
+    }
+
     /// Frees the zlib state. With context takeover the peer's context goes
     /// with it, so this is for closing: later messages fail.
     pub fn release(&mut self) {
-        if self.inflate.take().is_some() && self.context_takeover {
+        let had_stream = self.inflate.take().is_some() || self.resting;
+        if had_stream && self.context_takeover {
             self.context_lost = true;
         }
+        self.resting = false;
+        self.history.clear();
     }
 
     /// Whether zlib state is currently allocated.
     pub fn is_allocated(&self) -> bool {
         self.inflate.is_some()
+    }
+
+    pub fn stats(&self) -> CodecStats {
+        CodecStats {
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            live: self.inflate.is_some(),
+            state_bytes: if self.inflate.is_some() {
+                inflate_state_bytes(self.window_bits)
+            } else {
+                0
+            },
+            history_bytes: self.history.held(),
+        }
     }
 
     fn reset(&mut self) {
@@ -985,6 +1238,134 @@ mod tests {
             // A released decompressor has lost the peer's context, if it kept one.
             assert_eq!(decompressor.decompress(&message, None).is_ok(), !takeover);
         }
+    }
+
+    /// Messages that refer back across the window: JSON, with repeats of
+    /// earlier messages.
+    fn conversation(count: usize) -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|i| match i % 4 {
+                0 => json_like(600 + i * 37),
+                1 => random_bytes(300 + i * 13, i as u64 + 1),
+                2 => json_like(1500),
+                _ => [json_like(200), random_bytes(100, 3)].concat(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resting_compressors_stay_one_stream_for_an_independent_decoder() {
+        for window_bits in 8..=15u8 {
+            for takeover in [true, false] {
+                let params = loopback(window_bits, takeover);
+                let mut resting = Compressor::new(&params);
+                let mut live = Compressor::new(&params);
+                // zlib inflates what a peer held to 8 bits sends with 9.
+                let peer_bits = window_bits.max(9);
+                let mut peer = Decompress::new_with_window_bits(false, peer_bits);
+                let (mut rested_len, mut live_len) = (0, 0);
+                let mut history = Vec::new();
+                for (i, input) in conversation(24).iter().enumerate() {
+                    let message = resting.compress(input).unwrap();
+                    rested_len += message.len();
+                    live_len += live.compress(input).unwrap().len();
+                    if !takeover {
+                        peer = Decompress::new_with_window_bits(false, peer_bits);
+                        history.clear();
+                    }
+                    assert!(
+                        peer_inflate(&mut peer, &message) == *input,
+                        "{window_bits} {takeover} {i}"
+                    );
+                    // The matches stay within the negotiated window.
+                    let farthest = puff::farthest_match(&message, &mut history).unwrap();
+                    assert!(farthest <= 1 << window_bits, "{window_bits}: {farthest}");
+                    if i % 3 != 2 {
+                        resting.rest();
+                        assert!(!resting.is_allocated());
+                        let held = resting.stats().history_bytes;
+                        assert!(held <= if takeover { 1 << peer_bits } else { 0 });
+                    }
+                }
+                // The same compression as a session that never rested.
+                assert!(
+                    rested_len * 100 <= live_len * 101,
+                    "{window_bits} {takeover}: {rested_len} vs {live_len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn resting_decompressors_decode_an_independent_encoders_stream() {
+        for window_bits in 8..=15u8 {
+            for takeover in [true, false] {
+                let params = loopback(window_bits, takeover);
+                let mut decompressor = Decompressor::new(&params);
+                // zlib compresses with 9 when asked for 8.
+                let mut peer = Compress::new_with_window_bits(
+                    Compression::default(),
+                    false,
+                    window_bits.max(9),
+                );
+                for (i, input) in conversation(24).iter().enumerate() {
+                    if !takeover {
+                        peer.reset();
+                    }
+                    let mut message = Vec::with_capacity(input.len() * 2 + 64);
+                    peer.compress_vec(input, &mut message, FlushCompress::Sync)
+                        .unwrap();
+                    message.truncate(message.len() - TRAILER.len());
+                    let out = decompressor.decompress(&message, None).unwrap();
+                    assert!(out == *input, "{window_bits} {takeover} {i}");
+                    if i % 3 != 1 {
+                        decompressor.rest();
+                        assert!(!decompressor.is_allocated());
+                        let held = decompressor.stats().history_bytes;
+                        assert!(held <= if takeover { 1 << window_bits.max(9) } else { 0 });
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_violation_is_refused_after_a_rest_too() {
+        // A 15-bit peer talking to a session that negotiated 10 bits: its
+        // matches reach past 1024 bytes.
+        let input = repeats(2000, 2);
+        let mut peer = Compress::new_with_window_bits(Compression::default(), false, 15);
+        let mut decompressor = Decompressor::new(&loopback(10, true));
+        let mut message = Vec::with_capacity(16 * 1024);
+        peer.compress_vec(&json_like(500), &mut message, FlushCompress::Sync)
+            .unwrap();
+        message.truncate(message.len() - TRAILER.len());
+        decompressor.decompress(&message, None).unwrap();
+        decompressor.rest();
+        let mut message = Vec::with_capacity(16 * 1024);
+        peer.compress_vec(&input, &mut message, FlushCompress::Sync)
+            .unwrap();
+        message.truncate(message.len() - TRAILER.len());
+        assert!(matches!(
+            decompressor.decompress(&message, None),
+            Err(InflateError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn a_released_resting_decompressor_has_lost_the_context() {
+        let params = loopback(15, true);
+        let mut compressor = Compressor::new(&params);
+        let mut decompressor = Decompressor::new(&params);
+        for _ in 0..2 {
+            let message = compressor.compress(b"hello hello").unwrap();
+            decompressor.decompress(&message, None).unwrap();
+        }
+        decompressor.rest();
+        decompressor.release();
+        assert_eq!(decompressor.stats().history_bytes, 0);
+        let message = compressor.compress(b"hello hello").unwrap();
+        assert!(decompressor.decompress(&message, None).is_err());
     }
 
     #[test]

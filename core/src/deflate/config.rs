@@ -45,7 +45,16 @@ pub struct DeflateConfig {
     pub request_no_context_takeover: bool,
     /// `requestMaxWindowBits`: the largest window we ask the peer to use, 8..=15.
     pub request_max_window_bits: Option<u8>,
+    /// `threshold`: messages shorter than this many bytes are sent
+    /// uncompressed. 0 (the default) compresses everything.
+    pub threshold: usize,
+    /// `liveStates`: how many sessions of a thread may keep their zlib
+    /// states between messages; beyond it the least recently used rest.
+    pub live_states: usize,
 }
+
+/// The default `liveStates`: see the README's memory figures.
+pub const DEFAULT_LIVE_STATES: usize = 64;
 
 impl Default for DeflateConfig {
     /// Node's zlib defaults: `Z_DEFAULT_COMPRESSION`, `Z_DEFAULT_MEMLEVEL`, `Z_DEFAULT_STRATEGY`.
@@ -58,6 +67,8 @@ impl Default for DeflateConfig {
             max_window_bits: None,
             request_no_context_takeover: false,
             request_max_window_bits: None,
+            threshold: 0,
+            live_states: DEFAULT_LIVE_STATES,
         }
     }
 }
@@ -117,10 +128,11 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// The keys permessage-deflate 0.1.7 accepts. `zlib` there replaces Node's
-/// zlib module; here it is accepted for compatibility and ignored, since the
-/// compression runs natively.
-pub const VALID_OPTIONS: [&str; 8] = [
+/// The keys permessage-deflate 0.1.7 accepts, and this package's own
+/// (`threshold`, `liveStates`). `zlib` there replaces Node's zlib module;
+/// here it is accepted for compatibility and ignored, since the compression
+/// runs natively.
+pub const VALID_OPTIONS: [&str; 10] = [
     "level",
     "memLevel",
     "strategy",
@@ -129,6 +141,8 @@ pub const VALID_OPTIONS: [&str; 8] = [
     "requestNoContextTakeover",
     "requestMaxWindowBits",
     "zlib",
+    "threshold",
+    "liveStates",
 ];
 
 impl DeflateConfig {
@@ -176,6 +190,8 @@ impl DeflateConfig {
                     config.request_max_window_bits =
                         Some(window_bits(value, "requestMaxWindowBits")?)
                 }
+                "threshold" => config.threshold = count(value, "threshold")?,
+                "liveStates" => config.live_states = count(value, "liveStates")?,
                 _ => {} // "zlib"
             }
         }
@@ -210,6 +226,16 @@ fn integer(
             Ok(*n as i32)
         }
         _ => Err(invalid(option, value, expected)),
+    }
+}
+
+/// A whole number from 0 to 2^32 - 1.
+fn count(value: &OptionValue, option: &'static str) -> Result<usize, ConfigError> {
+    match value {
+        OptionValue::Number(n) if n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(n) => {
+            Ok(*n as usize)
+        }
+        _ => Err(invalid(option, value, "an integer from 0 to 4294967295")),
     }
 }
 
@@ -259,6 +285,8 @@ mod tests {
             ("maxWindowBits", Number(8.0)),
             ("requestNoContextTakeover", Bool(true)),
             ("requestMaxWindowBits", Number(15.0)),
+            ("threshold", Number(128.0)),
+            ("liveStates", Number(0.0)),
         ])
         .unwrap();
         assert_eq!(
@@ -271,6 +299,8 @@ mod tests {
                 max_window_bits: Some(8),
                 request_no_context_takeover: true,
                 request_max_window_bits: Some(15),
+                threshold: 128,
+                live_states: 0,
             }
         );
     }
@@ -329,6 +359,10 @@ mod tests {
             ("strategy", Other("null".into()), "Invalid value for option strategy: a value of type null (expected one of 0, 1, 2, 3, 4)"),
             ("noContextTakeover", Number(1.0), "Invalid value for option noContextTakeover: 1 (expected a boolean)"),
             ("requestNoContextTakeover", Other("string".into()), "Invalid value for option requestNoContextTakeover: a value of type string (expected a boolean)"),
+            ("threshold", Number(-1.0), "Invalid value for option threshold: -1 (expected an integer from 0 to 4294967295)"),
+            ("threshold", Number(1.5), "Invalid value for option threshold: 1.5 (expected an integer from 0 to 4294967295)"),
+            ("liveStates", Bool(true), "Invalid value for option liveStates: true (expected an integer from 0 to 4294967295)"),
+            ("liveStates", Number(f64::INFINITY), "Invalid value for option liveStates: Infinity (expected an integer from 0 to 4294967295)"),
         ];
         for (key, value, message) in table {
             assert_eq!(

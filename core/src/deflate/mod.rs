@@ -13,7 +13,7 @@ mod rules_tests;
 // The one line to change when these modules move next to the header parser.
 use crate::parser::{ParamValue, Params};
 
-pub use codec::{CompressError, Compressor, Decompressor, InflateError};
+pub use codec::{CodecStats, CompressError, Compressor, Decompressor, InflateError};
 pub use config::{ConfigError, DeflateConfig, OptionValue, Strategy};
 pub use negotiate::{client_activate, client_offer, server_accept, DirectionParams, SessionParams};
 
