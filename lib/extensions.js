@@ -48,11 +48,13 @@ class Extensions {
       if (value) bits |= 1 << (bit - 1)
     }
     if (this._core === null) {
-      this._core = native.coreNew()
+      // The first extension is registered as the state is made: one call.
+      this._core = native.coreNewWith(ext.name, bits)
       freeCores.register(this._pipeline, this._core)
+    } else {
+      const error = native.coreAdd(this._core, ext.name, bits)
+      if (error !== null) throw new TypeError(error)
     }
-    const error = native.coreAdd(this._core, ext.name, bits)
-    if (error !== null) throw new TypeError(error)
     this._extensions.push(ext)
   }
 

@@ -153,18 +153,17 @@ fn direction(dir: u32) -> Result<Direction> {
     Direction::from_index(dir).ok_or_else(|| Error::from_reason("direction must be 0 or 1"))
 }
 
-/// The container's state: registered extensions, RSV bits, and the
+/// One container's native state: registered extensions, RSV bits, and the
 /// pipeline. The JavaScript class `Extensions` (lib/extensions.js) and its
-/// pipeline (lib/pipeline/) hold one by number
-/// and keeps the JavaScript objects (extensions, sessions, messages) it
-/// names by index.
+/// `Pipeline` (lib/pipeline/) hold it by number and keep the JavaScript
+/// objects (extensions, sessions, messages) it names by index.
 #[derive(Default)]
-struct Core {
+struct Container {
     registry: Registry,
     pipeline: Pipeline,
 }
 
-impl Core {
+impl Container {
     fn take(&mut self, take: bool) -> f64 {
         if !take {
             return 0.0;
@@ -178,28 +177,35 @@ impl Core {
 
 thread_local! {
     // The containers of this JavaScript thread, by number (see table.rs).
-    static CORES: RefCell<Table<Core>> = RefCell::new(Table::default());
+    static CONTAINERS: RefCell<Table<Container>> = RefCell::new(Table::default());
 }
 
 /// Runs `f` on container `id`. No JavaScript runs meanwhile, so the borrow
 /// never spans a call into JavaScript.
-fn with_core<T>(id: u32, f: impl FnOnce(&mut Core) -> Result<T>) -> Result<T> {
-    CORES.with(|cores| match cores.borrow_mut().get_mut(id) {
-        Some(core) => f(core),
+fn with_container<T>(id: u32, f: impl FnOnce(&mut Container) -> Result<T>) -> Result<T> {
+    CONTAINERS.with(|table| match table.borrow_mut().get_mut(id) {
+        Some(container) => f(container),
         None => Err(Error::from_reason("no such container")),
     })
 }
 
-/// Makes a container and returns its number.
-#[napi(catch_unwind, js_name = "coreNew")]
-pub fn core_new() -> u32 {
-    CORES.with(|cores| cores.borrow_mut().insert(Core::default()))
+/// Makes a container with its first extension registered (see `coreAdd`;
+/// the first name cannot be taken) and returns its number.
+#[napi(catch_unwind, js_name = "coreNewWith")]
+pub fn core_new_with(name: String, rsv: u32) -> Result<u32> {
+    let mut container = Container::default();
+    let rsv = [rsv & 1 != 0, rsv & 2 != 0, rsv & 4 != 0];
+    container
+        .registry
+        .add(ExtensionInfo { name, rsv })
+        .map_err(Error::from_reason)?;
+    Ok(CONTAINERS.with(|table| table.borrow_mut().insert(container)))
 }
 
 /// Frees a container whose JavaScript object was collected.
 #[napi(catch_unwind, js_name = "coreFree")]
 pub fn core_free(id: u32) {
-    CORES.with(|cores| cores.borrow_mut().remove(id));
+    CONTAINERS.with(|table| table.borrow_mut().remove(id));
 }
 
 /// Registers an extension whose fields JavaScript has checked: its name and
@@ -207,7 +213,7 @@ pub fn core_free(id: u32) {
 /// to throw when the name is taken.
 #[napi(catch_unwind, js_name = "coreAdd")]
 pub fn core_add(id: u32, name: String, rsv: u32) -> Result<Option<String>> {
-    with_core(id, |core| {
+    with_container(id, |core| {
         let rsv = [rsv & 1 != 0, rsv & 2 != 0, rsv & 4 != 0];
         Ok(core.registry.add(ExtensionInfo { name, rsv }).err())
     })
@@ -217,7 +223,7 @@ pub fn core_add(id: u32, name: String, rsv: u32) -> Result<Option<String>> {
 /// `[[index, [params, ...]], ...]`, or null for an invalid header.
 #[napi(catch_unwind, js_name = "corePlanResponse")]
 pub fn core_plan_response(id: u32, header: String) -> Result<Option<String>> {
-    with_core(id, |core| {
+    with_container(id, |core| {
         Ok(parser::parse_header(&header)
             .ok()
             .map(|offers| response_plan_json(&core.registry.offers_by_extension(&offers))))
@@ -227,7 +233,7 @@ pub fn core_plan_response(id: u32, header: String) -> Result<Option<String>> {
 /// The registered index of the extension with this name, or -1.
 #[napi(catch_unwind, js_name = "coreIndexOf")]
 pub fn core_index_of(id: u32, name: String) -> Result<i32> {
-    with_core(id, |core| {
+    with_container(id, |core| {
         Ok(core
             .registry
             .index_of(&name)
@@ -239,7 +245,7 @@ pub fn core_index_of(id: u32, name: String) -> Result<i32> {
 /// taken, or null when its bits are free.
 #[napi(catch_unwind, js_name = "coreConflict")]
 pub fn core_conflict(id: u32, index: u32) -> Result<Option<String>> {
-    with_core(id, |core| {
+    with_container(id, |core| {
         Ok(core.registry.conflict_message(index as usize))
     })
 }
@@ -249,7 +255,7 @@ pub fn core_conflict(id: u32, index: u32) -> Result<Option<String>> {
 /// (and then takes nothing).
 #[napi(catch_unwind, js_name = "coreReserve")]
 pub fn core_reserve(id: u32, index: u32) -> Result<Option<String>> {
-    with_core(id, |core| {
+    with_container(id, |core| {
         let conflict = core.registry.conflict_message(index as usize);
         if conflict.is_none() {
             core.registry.reserve(index as usize);
@@ -262,7 +268,7 @@ pub fn core_reserve(id: u32, index: u32) -> Result<Option<String>> {
 /// session did not come about after all.
 #[napi(catch_unwind, js_name = "coreUnreserve")]
 pub fn core_unreserve(id: u32, index: u32) -> Result<()> {
-    with_core(id, |core| {
+    with_container(id, |core| {
         core.registry.unreserve(index as usize);
         Ok(())
     })
@@ -291,7 +297,7 @@ pub fn core_respond_deflate(
     ext: &deflate_binding::DeflateExtension,
     max_length: Option<f64>,
 ) -> Result<Either<i32, DeflateHandshake>> {
-    with_core(id, |core| {
+    with_container(id, |core| {
         let Ok(offers) = parser::parse_header(&header) else {
             return Ok(Either::A(-1));
         };
@@ -330,7 +336,7 @@ pub fn core_respond_deflate(
 /// returns the RSV bits message frames may carry (bit 0 for RSV1).
 #[napi(catch_unwind, js_name = "coreSetPipeline")]
 pub fn core_set_pipeline(id: u32, active: Vec<u32>) -> Result<u32> {
-    with_core(id, |core| {
+    with_container(id, |core| {
         let active: Vec<usize> = active.into_iter().map(|i| i as usize).collect();
         core.pipeline = Pipeline::new(active.len());
         Ok(core.registry.allowed_rsv(&active))
@@ -342,7 +348,7 @@ pub fn core_set_pipeline(id: u32, active: Vec<u32>) -> Result<u32> {
 #[napi(catch_unwind, js_name = "coreSubmit")]
 pub fn core_submit(id: u32, dir: u32, slot: u32, take: bool) -> Result<f64> {
     let dir = direction(dir)?;
-    with_core(id, |core| {
+    with_container(id, |core| {
         if !core.pipeline.submit(dir, slot) {
             return Ok(REFUSED);
         }
@@ -355,7 +361,7 @@ pub fn core_submit(id: u32, dir: u32, slot: u32, take: bool) -> Result<f64> {
 #[napi(catch_unwind, js_name = "coreAdopt")]
 pub fn core_adopt(id: u32, dir: u32, slot: u32, cell: u32) -> Result<bool> {
     let dir = direction(dir)?;
-    with_core(id, |core| Ok(core.pipeline.adopt(dir, slot, cell as usize)))
+    with_container(id, |core| Ok(core.pipeline.adopt(dir, slot, cell as usize)))
 }
 
 /// A session called back. Returns the next action when `take`, else 0.
@@ -369,7 +375,7 @@ pub fn core_complete(
     take: bool,
 ) -> Result<f64> {
     let dir = direction(dir)?;
-    with_core(id, |core| {
+    with_container(id, |core| {
         core.pipeline.complete(cell as usize, dir, slot, error);
         Ok(core.take(take))
     })
@@ -378,7 +384,7 @@ pub fn core_complete(
 /// The next action, or 0 when there is none.
 #[napi(catch_unwind, js_name = "coreNext")]
 pub fn core_next(id: u32) -> Result<f64> {
-    with_core(id, |core| Ok(core.take(true)))
+    with_container(id, |core| Ok(core.take(true)))
 }
 
 /// Stops both directions and asks every session to close once drained; the
@@ -386,7 +392,7 @@ pub fn core_next(id: u32) -> Result<f64> {
 /// `take`, else 0.
 #[napi(catch_unwind, js_name = "coreClose")]
 pub fn core_close(id: u32, ticket: u32, take: bool) -> Result<f64> {
-    with_core(id, |core| {
+    with_container(id, |core| {
         core.pipeline.close(ticket);
         Ok(core.take(take))
     })
