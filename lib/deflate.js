@@ -12,6 +12,7 @@ const native = require('../binding')
 const OUTGOING = 0
 const PENDING = 0
 const TOO_LARGE = 1
+const UNCOMPRESSED = 5
 
 // Results of messages processed on a worker thread come back here, by token.
 const pending = new Map()
@@ -54,6 +55,8 @@ function processMessage (codec, dir, message, done) {
     if (dir === OUTGOING) message.rsv1 = true
     return done(null, message)
   }
+  // Under the extension's threshold: sent as it is, RSV1 clear.
+  if (result === UNCOMPRESSED) return done(null, message)
   if (result === PENDING) {
     pending.set(token, function (code, output, text) {
       if (code >= 0) return done(codecError(code, text), null)
@@ -173,6 +176,11 @@ function extension (config) {
       const { keys, values, counts } = flattenParams(offers)
       const codec = config.serverSession(keys, values, counts, maxLengthOf(options))
       return codec === null ? null : new DeflateSession(codec)
+    },
+
+    // This thread's figures: live and resting states, bytes each way.
+    stats () {
+      return native.deflateStats()
     }
   }
   configs.set(ext, { config, create: ext.createServerSession })

@@ -49,6 +49,8 @@ const TOO_LARGE: i32 = 1;
 const CORRUPT: i32 = 2;
 const INACTIVE: i32 = 3;
 const COMPRESS_FAILED: i32 = 4;
+/// Under the `threshold`: send the message as it is, RSV1 clear.
+const UNCOMPRESSED: i32 = 5;
 
 struct Offload {
     /// The JavaScript function results are delivered to.
@@ -266,6 +268,218 @@ impl DeflateExtension {
 struct SessionEntry {
     session: Session,
     last_error: Option<String>,
+    /// Its place in this thread's least-recently-used order while it may
+    /// keep zlib states (see [`Live`]); `None` while it rests.
+    stamp: Option<u64>,
+    /// The bytes it holds, as last reported to V8.
+    reported: i64,
+}
+
+/// This thread's sessions that may keep their zlib states, least recently
+/// used first: beyond the `liveStates` budget of the session that just
+/// worked, the oldest rest (give their states back, keep their history).
+#[derive(Default)]
+struct Live {
+    order: std::collections::BTreeMap<u64, u32>,
+    next: u64,
+    /// Figures of the sessions already freed.
+    retired: Totals,
+    /// Held bytes not yet reported to V8 (reported in steps, not per
+    /// message).
+    unreported: i64,
+}
+
+/// Per-direction byte counts, summed.
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    compress_in: f64,
+    compress_out: f64,
+    inflate_in: f64,
+    inflate_out: f64,
+}
+
+/// Held bytes are reported to V8 once they have moved this far.
+const REPORT_STEP: i64 = 64 * 1024;
+
+thread_local! {
+    static LIVE: RefCell<Live> = RefCell::new(Live::default());
+}
+
+/// What a session holds now (zlib states and histories), or `None` while a
+/// worker has one of its directions.
+fn held_bytes(session: &Session) -> Option<i64> {
+    let (out, inc) = session.stats();
+    let (out, inc) = (out?, inc?);
+    Some((out.state_bytes + out.history_bytes + inc.state_bytes + inc.history_bytes) as i64)
+}
+
+/// Brings `entry`'s reported bytes up to date; returns the change.
+fn rereport(entry: &mut SessionEntry) -> i64 {
+    match held_bytes(&entry.session) {
+        Some(held) => {
+            let delta = held - entry.reported;
+            entry.reported = held;
+            delta
+        }
+        None => 0,
+    }
+}
+
+fn report_to_v8(env: &Env, live: &mut Live, delta: i64) {
+    live.unreported += delta;
+    if live.unreported.abs() >= REPORT_STEP {
+        // Only fails while the environment shuts down.
+        let _ = env.adjust_external_memory(live.unreported);
+        live.unreported = 0;
+    }
+}
+
+/// After session `id` worked: it becomes the most recently used, and the
+/// least recently used beyond its budget rest.
+fn touch(env: &Env, id: u32) {
+    SESSIONS.with(|sessions| {
+        LIVE.with(|live| {
+            let mut sessions = sessions.borrow_mut();
+            let mut live = live.borrow_mut();
+            let Some(entry) = sessions.get_mut(id) else {
+                return;
+            };
+            let budget = entry.session.live_states();
+            let newest = live.next;
+            if entry.stamp != Some(newest.wrapping_sub(1)) || newest == 0 {
+                if let Some(old) = entry.stamp.take() {
+                    live.order.remove(&old);
+                }
+                live.order.insert(newest, id);
+                live.next += 1;
+                entry.stamp = Some(newest);
+            }
+            let mut delta = rereport(entry);
+            let mut busy = Vec::new();
+            while live.order.len() > budget {
+                let Some((_, other)) = live.order.pop_first() else {
+                    break;
+                };
+                let Some(entry) = sessions.get_mut(other) else {
+                    continue;
+                };
+                entry.stamp = None;
+                if entry.session.rest() {
+                    delta += rereport(entry);
+                } else {
+                    // Working on a worker: it rests another time.
+                    busy.push(other);
+                }
+            }
+            for other in busy {
+                let stamp = live.next;
+                live.next += 1;
+                live.order.insert(stamp, other);
+                if let Some(entry) = sessions.get_mut(other) {
+                    entry.stamp = Some(stamp);
+                }
+            }
+            report_to_v8(env, &mut live, delta);
+        })
+    })
+}
+
+/// Takes a freed or closed session out of the order.
+fn forget_stamp(entry: &mut SessionEntry) {
+    if let Some(stamp) = entry.stamp.take() {
+        LIVE.with(|live| live.borrow_mut().order.remove(&stamp));
+    }
+}
+
+fn add_totals(totals: &mut Totals, session: &Session) {
+    let (out, inc) = session.stats();
+    if let Some(out) = out {
+        totals.compress_in += out.bytes_in as f64;
+        totals.compress_out += out.bytes_out as f64;
+    }
+    if let Some(inc) = inc {
+        totals.inflate_in += inc.bytes_in as f64;
+        totals.inflate_out += inc.bytes_out as f64;
+    }
+}
+
+/// This thread's permessage-deflate figures (`deflate.stats()`).
+#[napi(object)]
+pub struct DeflateStats {
+    /// Sessions not yet collected.
+    pub sessions: u32,
+    /// Directions owning a zlib state now, and its bytes (zlib's formula).
+    pub live_states: u32,
+    pub live_state_bytes: f64,
+    /// Directions resting (no state) with history kept, and those bytes.
+    pub resting: u32,
+    pub history_bytes: f64,
+    /// Directions a worker has now, not counted above.
+    pub working: u32,
+    /// Bytes in and out of compression (plaintext in), and of decompression
+    /// (compressed in), including freed sessions.
+    pub compress_in: f64,
+    pub compress_out: f64,
+    pub inflate_in: f64,
+    pub inflate_out: f64,
+    /// `compressIn / compressOut` and `inflateOut / inflateIn`, 0 before any
+    /// byte.
+    pub compress_ratio: f64,
+    pub inflate_ratio: f64,
+}
+
+#[napi(catch_unwind, js_name = "deflateStats")]
+pub fn deflate_stats() -> DeflateStats {
+    let mut stats = DeflateStats {
+        sessions: 0,
+        live_states: 0,
+        live_state_bytes: 0.0,
+        resting: 0,
+        history_bytes: 0.0,
+        working: 0,
+        compress_in: 0.0,
+        compress_out: 0.0,
+        inflate_in: 0.0,
+        inflate_out: 0.0,
+        compress_ratio: 0.0,
+        inflate_ratio: 0.0,
+    };
+    let mut totals = LIVE.with(|live| live.borrow().retired);
+    SESSIONS.with(|sessions| {
+        for entry in sessions.borrow().iter() {
+            stats.sessions += 1;
+            let (out, inc) = entry.session.stats();
+            for direction in [out, inc] {
+                match direction {
+                    Some(d) if d.live => {
+                        stats.live_states += 1;
+                        stats.live_state_bytes += d.state_bytes as f64;
+                        stats.history_bytes += d.history_bytes as f64;
+                    }
+                    Some(d) => {
+                        if d.history_bytes > 0 {
+                            stats.resting += 1;
+                        }
+                        stats.history_bytes += d.history_bytes as f64;
+                    }
+                    None if entry.session.is_active() => stats.working += 1,
+                    None => {}
+                }
+            }
+            add_totals(&mut totals, &entry.session);
+        }
+    });
+    stats.compress_in = totals.compress_in;
+    stats.compress_out = totals.compress_out;
+    stats.inflate_in = totals.inflate_in;
+    stats.inflate_out = totals.inflate_out;
+    if totals.compress_out > 0.0 {
+        stats.compress_ratio = totals.compress_in / totals.compress_out;
+    }
+    if totals.inflate_in > 0.0 {
+        stats.inflate_ratio = totals.inflate_out / totals.inflate_in;
+    }
+    stats
 }
 
 thread_local! {
@@ -277,6 +491,8 @@ fn insert_session(session: Session) -> u32 {
         sessions.borrow_mut().insert(SessionEntry {
             session,
             last_error: None,
+            stamp: None,
+            reported: 0,
         })
     })
 }
@@ -423,9 +639,14 @@ pub fn deflate_compress<'env>(
     data: BufferSlice,
     token: f64,
 ) -> Result<Data<'env>> {
-    process(env, id, token, compressed, |session, deliver| {
+    if with_session(id, |e| Ok(e.session.sends_uncompressed(data.len())))? {
+        return Ok(Either3::C(UNCOMPRESSED));
+    }
+    let result = process(env, id, token, compressed, |session, deliver| {
         session.compress(&data, deliver)
-    })
+    });
+    touch(env, id);
+    result
 }
 
 /// Decompresses an incoming message, as `deflateCompress` does; codes 1 (too
@@ -437,27 +658,39 @@ pub fn deflate_decompress<'env>(
     data: BufferSlice,
     token: f64,
 ) -> Result<Data<'env>> {
-    process(env, id, token, inflated, |session, deliver| {
+    let result = process(env, id, token, inflated, |session, deliver| {
         session.decompress(&data, deliver)
-    })
+    });
+    touch(env, id);
+    result
 }
 
 /// Frees the codecs, at once or when work in flight is done.
 #[napi(catch_unwind, js_name = "deflateClose")]
-pub fn deflate_close(id: u32) -> Result<()> {
-    with_session(id, |e| {
+pub fn deflate_close(env: &Env, id: u32) -> Result<()> {
+    let delta = with_session(id, |e| {
         e.session.close();
-        Ok(())
-    })
+        forget_stamp(e);
+        Ok(rereport(e))
+    })?;
+    LIVE.with(|live| report_to_v8(env, &mut live.borrow_mut(), delta));
+    Ok(())
 }
 
 /// Forgets a session whose JavaScript object was collected.
 #[napi(catch_unwind, js_name = "deflateFree")]
-pub fn deflate_free(id: u32) {
+pub fn deflate_free(env: &Env, id: u32) {
     SESSIONS.with(|sessions| {
         let entry = sessions.borrow_mut().take(id);
         if let Some(mut entry) = entry {
             entry.session.close();
+            forget_stamp(&mut entry);
+            LIVE.with(|live| {
+                let mut live = live.borrow_mut();
+                add_totals(&mut live.retired, &entry.session);
+                let reported = entry.reported;
+                report_to_v8(env, &mut live, -reported);
+            });
         }
     });
 }

@@ -36,6 +36,11 @@ impl<T> Table<T> {
         self.entries.get_mut(id as usize).and_then(Option::as_mut)
     }
 
+    /// The entries in use.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().flatten()
+    }
+
     pub fn remove(&mut self, id: u32) {
         self.take(id);
     }
