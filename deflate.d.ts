@@ -29,6 +29,45 @@ declare namespace deflate {
     requestMaxWindowBits?: number
     /** Accepted for compatibility with permessage-deflate and ignored: compression runs natively. */
     zlib?: unknown
+    /**
+     * Messages shorter than this many bytes are sent uncompressed, with RSV1
+     * clear (RFC 7692 allows it per message). An integer from 0 to 2^32 - 1;
+     * default 0: every message is compressed, as permessage-deflate 0.1.7 does.
+     */
+    threshold?: number
+    /**
+     * How many sessions of a thread keep their zlib states between messages.
+     * After each message the least recently used sessions beyond this number
+     * rest: they give their states back and keep only their history (the last
+     * window of what they sent and received), and their next message primes a
+     * state from it. The peer sees no difference. The budget of the session that
+     * just worked applies. An integer from 0 to 2^32 - 1; default 64.
+     */
+    liveStates?: number
+  }
+
+  /** This thread's figures, from `stats()`. Bytes of state follow zlib's documented formulas. */
+  interface DeflateStats {
+    /** Sessions not yet collected. */
+    sessions: number
+    /** Directions (two per session) owning a zlib state now, and its bytes. */
+    liveStates: number
+    liveStateBytes: number
+    /** Directions resting with history kept. */
+    resting: number
+    /** Bytes of history kept, by live and resting directions. */
+    historyBytes: number
+    /** Directions a worker thread has now (not counted above). */
+    working: number
+    /** Plaintext bytes compressed, and the bytes they became (freed sessions included). */
+    compressIn: number
+    compressOut: number
+    /** Compressed bytes inflated, and the bytes they became. */
+    inflateIn: number
+    inflateOut: number
+    /** compressIn / compressOut and inflateOut / inflateIn; 0 before any byte. */
+    compressRatio: number
+    inflateRatio: number
   }
 
   /**
@@ -52,6 +91,8 @@ declare namespace deflate {
     createClientSession (options?: Extensions.ContainerOptions): DeflateSession
     /** A session for the first acceptable offer, or null when none is acceptable. */
     createServerSession (offers: Extensions.Params[], options?: Extensions.ContainerOptions): DeflateSession | null
+    /** This thread's figures (the same from every configured extension). */
+    stats (): DeflateStats
   }
 }
 
