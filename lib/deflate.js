@@ -10,9 +10,12 @@
 const native = require('../binding')
 
 const OUTGOING = 0
-const PENDING = 0
-const TOO_LARGE = 1
-const UNCOMPRESSED = 5
+// The codec's result codes, from the binding (src/deflate_binding.rs).
+const {
+  CODEC_PENDING: PENDING,
+  CODEC_TOO_LARGE: TOO_LARGE,
+  CODEC_UNCOMPRESSED: UNCOMPRESSED
+} = native
 
 // Results of messages processed on a worker thread come back here, by token.
 const pending = new Map()

@@ -43,14 +43,27 @@ type Data<'env> = Either3<BufferSlice<'env>, Buffer, i32>;
 /// over as external buffers.
 const COPY_BELOW: usize = 64 * 1024;
 
-/// Codes returned for a message instead of its data.
-const PENDING: i32 = 0;
-const TOO_LARGE: i32 = 1;
-const CORRUPT: i32 = 2;
-const INACTIVE: i32 = 3;
-const COMPRESS_FAILED: i32 = 4;
-/// Under the `threshold`: send the message as it is, RSV1 clear.
-const UNCOMPRESSED: i32 = 5;
+// Codes returned for a message instead of its data, exported for
+// lib/deflate.js, which reads them once at load.
+/// Codec result: the message went to a worker; its result comes later.
+#[napi]
+pub const CODEC_PENDING: i32 = 0;
+/// Codec result: the inflated message is longer than maxLength.
+#[napi]
+pub const CODEC_TOO_LARGE: i32 = 1;
+/// Codec result: the compressed data is corrupt.
+#[napi]
+pub const CODEC_CORRUPT: i32 = 2;
+/// Codec result: the session is not active (never negotiated, or closed).
+#[napi]
+pub const CODEC_INACTIVE: i32 = 3;
+/// Codec result: compression failed.
+#[napi]
+pub const CODEC_COMPRESS_FAILED: i32 = 4;
+/// Codec result: under the extension's threshold; send the message as it
+/// is, RSV1 clear.
+#[napi]
+pub const CODEC_UNCOMPRESSED: i32 = 5;
 
 struct Offload {
     /// The JavaScript function results are delivered to.
@@ -152,13 +165,13 @@ fn job_delivery<T: Send + 'static>(
 }
 
 fn compressed(r: std::result::Result<Vec<u8>, CompressError>) -> Wire {
-    r.map_err(|e| (COMPRESS_FAILED, e.to_string()))
+    r.map_err(|e| (CODEC_COMPRESS_FAILED, e.to_string()))
 }
 
 fn inflated(r: std::result::Result<Vec<u8>, InflateError>) -> Wire {
     r.map_err(|e| match e {
-        InflateError::TooLarge => (TOO_LARGE, e.to_string()),
-        InflateError::Corrupt(_) => (CORRUPT, e.to_string()),
+        InflateError::TooLarge => (CODEC_TOO_LARGE, e.to_string()),
+        InflateError::Corrupt(_) => (CODEC_CORRUPT, e.to_string()),
     })
 }
 
@@ -522,8 +535,11 @@ impl SessionEntry {
         convert: fn(O) -> Wire,
     ) -> Result<Data<'env>> {
         Ok(match outcome {
-            None => self.code(INACTIVE, "permessage-deflate session is not active".into()),
-            Some(Outcome::Queued) => Either3::C(PENDING),
+            None => self.code(
+                CODEC_INACTIVE,
+                "permessage-deflate session is not active".into(),
+            ),
+            Some(Outcome::Queued) => Either3::C(CODEC_PENDING),
             Some(Outcome::Done(result)) => match convert(result) {
                 Ok(out) if out.len() <= COPY_BELOW => {
                     Either3::A(BufferSlice::copy_from(env, &out)?)
@@ -640,7 +656,7 @@ pub fn deflate_compress<'env>(
     token: f64,
 ) -> Result<Data<'env>> {
     if with_session(id, |e| Ok(e.session.sends_uncompressed(data.len())))? {
-        return Ok(Either3::C(UNCOMPRESSED));
+        return Ok(Either3::C(CODEC_UNCOMPRESSED));
     }
     let result = process(env, id, token, compressed, |session, deliver| {
         session.compress(&data, deliver)
