@@ -9,6 +9,10 @@ const assert = require('assert/strict')
 const crypto = require('crypto')
 const deflate = require('../deflate')
 const pmd = require('permessage-deflate')
+const http = require('http')
+const { once } = require('events')
+const WebSocket = require('faye-websocket')
+const WS = require('ws')
 
 function run (session, dir, message) {
   return new Promise((resolve, reject) => {
@@ -133,5 +137,64 @@ describe('permessage-deflate sessions at rest (issue 10)', function () {
     assert.throws(() => deflate.configure({ threshold: -1 }), /threshold/)
     assert.throws(() => deflate.configure({ liveStates: 'many' }), /liveStates/)
     client.close(); server.close()
+  })
+
+  describe('over loopback against ws 8, every message after a rest (liveStates 0)', function () {
+    const messages = [0, 1, 2, 3, 4, 5].map((i) => json(i, i % 2 ? 1500 : 600).toString())
+
+    for (const [bits, takeover] of [[15, true], [9, true], [11, false]]) {
+      it(`faye-websocket server with our deflate, ws clients (window bits ${bits}, context takeover ${takeover})`, async function () {
+        const ext = deflate.configure({ liveStates: 0 })
+        const server = http.createServer()
+        const sockets = new Set()
+        server.on('upgrade', (req, socket, body) => {
+          sockets.add(socket)
+          const ws = new WebSocket(req, socket, body, [], { extensions: [ext] })
+          ws.on('message', (event) => ws.send(event.data))
+        })
+        server.listen(0, '127.0.0.1')
+        await once(server, 'listening')
+        try {
+          const clients = [0, 1].map(() => new WS(`ws://127.0.0.1:${server.address().port}/`, {
+            perMessageDeflate: { clientMaxWindowBits: bits, serverMaxWindowBits: bits, serverNoContextTakeover: !takeover, clientNoContextTakeover: !takeover, threshold: 0 }
+          }))
+          await Promise.all(clients.map((c) => once(c, 'open')))
+          for (const c of clients) assert.match(c.extensions, /permessage-deflate/)
+          // In turn, so that each server session rests between its messages.
+          for (const text of messages) {
+            for (const c of clients) {
+              c.send(text)
+              const [data] = await once(c, 'message')
+              assert.equal(data.toString(), text)
+            }
+          }
+          await Promise.all(clients.map((c) => { c.close(); return once(c, 'close') }))
+        } finally {
+          for (const socket of sockets) socket.destroy()
+          await new Promise((resolve) => server.close(resolve))
+        }
+      })
+    }
+
+    it('faye-websocket client with our deflate against a ws server that echoes', async function () {
+      const ext = deflate.configure({ liveStates: 0 })
+      const wss = new WS.Server({ host: '127.0.0.1', port: 0, perMessageDeflate: { threshold: 0 } })
+      await once(wss, 'listening')
+      wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })))
+      try {
+        const clients = [0, 1].map(() => new WebSocket.Client(`ws://127.0.0.1:${wss.address().port}/`, [], { extensions: [ext] }))
+        await Promise.all(clients.map((c) => once(c, 'open')))
+        for (const text of messages) {
+          for (const c of clients) {
+            c.send(text)
+            const [event] = await once(c, 'message')
+            assert.equal(event.data, text)
+          }
+        }
+        await Promise.all(clients.map((c) => { c.close(); return once(c, 'close') }))
+      } finally {
+        await new Promise((resolve) => wss.close(resolve))
+      }
+    })
   })
 })
