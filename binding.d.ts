@@ -24,6 +24,63 @@ export declare class DeflateExtension {
   serverSession(keys: Array<string>, values: Array<boolean | number | string>, counts: Array<number>, maxLength?: number | undefined | null): number | null
 }
 
+/** Action kind: call a session's process method. */
+export declare const ACTION_CALL: number
+
+/** Shift of the cell's 16 bits. */
+export declare const ACTION_CELL_SHIFT: number
+
+/** Action kind: close a session. */
+export declare const ACTION_CLOSE_SESSION: number
+
+/** Action kind: call a close callback. */
+export declare const ACTION_CLOSED: number
+
+/** Action kind: hand a message to the caller's callback. */
+export declare const ACTION_DELIVER: number
+
+/** Action kind: hand an error to the caller's callback. */
+export declare const ACTION_DELIVER_ERROR: number
+
+/** Shift of the direction bit. */
+export declare const ACTION_DIR_SHIFT: number
+
+/** Action kind: forget a message (its direction stopped). */
+export declare const ACTION_DROP: number
+
+/** Mask of the kind bits. */
+export declare const ACTION_KIND_MASK: number
+
+/** Flag: more actions are queued. */
+export declare const ACTION_MORE: number
+
+/** Action kind: prefix a failed message's error with the session's name. */
+export declare const ACTION_PREFIX: number
+
+/** The slot is the packed value divided by this (2^21). */
+export declare const ACTION_SLOT_UNIT: number
+
+/** Codec result: compression failed. */
+export declare const CODEC_COMPRESS_FAILED: number
+
+/** Codec result: the compressed data is corrupt. */
+export declare const CODEC_CORRUPT: number
+
+/** Codec result: the session is not active (never negotiated, or closed). */
+export declare const CODEC_INACTIVE: number
+
+/** Codec result: the message went to a worker; its result comes later. */
+export declare const CODEC_PENDING: number
+
+/** Codec result: the inflated message is longer than maxLength. */
+export declare const CODEC_TOO_LARGE: number
+
+/**
+ * Codec result: under the extension's threshold; send the message as it
+ * is, RSV1 clear.
+ */
+export declare const CODEC_UNCOMPRESSED: number
+
 /**
  * Registers an extension whose fields JavaScript has checked: its name and
  * RSV bits (bit 0 for RSV1). Returns null, or the message of the TypeError
@@ -59,8 +116,11 @@ export declare function coreFree(id: number): void
 /** The registered index of the extension with this name, or -1. */
 export declare function coreIndexOf(id: number, name: string): number
 
-/** Makes a container and returns its number. */
-export declare function coreNew(): number
+/**
+ * Makes a container with its first extension registered (see `coreAdd`;
+ * the first name cannot be taken) and returns its number.
+ */
+export declare function coreNewWith(name: string, rsv: number): number
 
 /** The next action, or 0 when there is none. */
 export declare function coreNext(id: number): number
@@ -77,6 +137,17 @@ export declare function corePlanResponse(id: number, header: string): string | n
  * (and then takes nothing).
  */
 export declare function coreReserve(id: number, index: number): string | null
+
+/**
+ * The server's side of a negotiation in one call, for a container whose
+ * only registered extension (index 0) is this package's deflate `ext`:
+ * parses the client's offers, takes the extension's RSV bits, makes the
+ * session for the first acceptable offer, serializes its response and sets
+ * up the pipeline, as `generateResponse` does one step at a time. Returns -1
+ * for an invalid header, 0 when nothing was negotiated (the pipeline is then
+ * empty), or what was negotiated.
+ */
+export declare function coreRespondDeflate(id: number, header: string, ext: DeflateExtension, maxLength?: number | undefined | null): number | DeflateHandshake
 
 /**
  * Sets up the pipeline with the given extensions in pipeline order and
@@ -126,6 +197,16 @@ export declare function deflateGenerateOffer(id: number): string
 /** The server's response, as JSON params. */
 export declare function deflateGenerateResponse(id: number): string | null
 
+/**
+ * What the one-call server handshake negotiated: the deflate session's
+ * number, the response header, and the RSV bits message frames may carry.
+ */
+export interface DeflateHandshake {
+  codec: number
+  response: string
+  rsv: number
+}
+
 /** The text of the last error code returned by compress or decompress. */
 export declare function deflateLastError(id: number): string | null
 
@@ -135,6 +216,36 @@ export declare function deflateLastError(id: number): string | null
  * without building the params object in between.
  */
 export declare function deflateResponseLine(id: number, name: string): string | null
+
+export declare function deflateStats(): DeflateStats
+
+/** This thread's permessage-deflate figures (`deflate.stats()`). */
+export interface DeflateStats {
+  /** Sessions not yet collected. */
+  sessions: number
+  /** Directions owning a zlib state now, and its bytes (zlib's formula). */
+  liveStates: number
+  liveStateBytes: number
+  /** Directions resting (no state) with history kept, and those bytes. */
+  resting: number
+  historyBytes: number
+  /** Directions a worker has now, not counted above. */
+  working: number
+  /**
+   * Bytes in and out of compression (plaintext in), and of decompression
+   * (compressed in), including freed sessions.
+   */
+  compressIn: number
+  compressOut: number
+  inflateIn: number
+  inflateOut: number
+  /**
+   * `compressIn / compressOut` and `inflateOut / inflateIn`, 0 before any
+   * byte.
+   */
+  compressRatio: number
+  inflateRatio: number
+}
 
 /**
  * Whether a header matches the grammar, for a container with nothing to
