@@ -86,57 +86,57 @@ export declare const CODEC_UNCOMPRESSED: number
  * RSV bits (bit 0 for RSV1). Returns null, or the message of the TypeError
  * to throw when the name is taken.
  */
-export declare function coreAdd(id: number, name: string, rsv: number): string | null
+export declare function containerAdd(id: number, name: string, rsv: number): string | null
 
 /**
  * Takes over a message that JavaScript passed through the cells before
  * `cell` while the direction was idle.
  */
-export declare function coreAdopt(id: number, dir: number, slot: number, cell: number): boolean
+export declare function containerAdopt(id: number, dir: number, slot: number, cell: number): boolean
 
 /**
  * Stops both directions and asks every session to close once drained; the
  * "closed" action will carry `ticket`. Returns the first action when
  * `take`, else 0.
  */
-export declare function coreClose(id: number, ticket: number, take: boolean): number
+export declare function containerClose(id: number, ticket: number, take: boolean): number
 
 /** A session called back. Returns the next action when `take`, else 0. */
-export declare function coreComplete(id: number, cell: number, dir: number, slot: number, error: boolean, take: boolean): number
+export declare function containerComplete(id: number, cell: number, dir: number, slot: number, error: boolean, take: boolean): number
 
 /**
  * The error for a server response whose extension uses a bit already
  * taken, or null when its bits are free.
  */
-export declare function coreConflict(id: number, index: number): string | null
+export declare function containerConflict(id: number, index: number): string | null
 
 /** Frees a container whose JavaScript object was collected. */
-export declare function coreFree(id: number): void
+export declare function containerFree(id: number): void
 
 /** The registered index of the extension with this name, or -1. */
-export declare function coreIndexOf(id: number, name: string): number
+export declare function containerIndexOf(id: number, name: string): number
 
 /**
- * Makes a container with its first extension registered (see `coreAdd`;
+ * Makes a container with its first extension registered (see `containerAdd`;
  * the first name cannot be taken) and returns its number.
  */
-export declare function coreNewWith(name: string, rsv: number): number
+export declare function containerNewWith(name: string, rsv: number): number
 
 /** The next action, or 0 when there is none. */
-export declare function coreNext(id: number): number
+export declare function containerNext(id: number): number
 
 /**
  * The client's offers grouped by registered extension, as JSON
  * `[[index, [params, ...]], ...]`, or null for an invalid header.
  */
-export declare function corePlanResponse(id: number, header: string): string | null
+export declare function containerPlanResponse(id: number, header: string): string | null
 
 /**
  * Takes the extension's RSV bits if they are free. Returns null, or the
  * error for a server response whose extension uses a bit already taken
  * (and then takes nothing).
  */
-export declare function coreReserve(id: number, index: number): string | null
+export declare function containerReserve(id: number, index: number): string | null
 
 /**
  * The server's side of a negotiation in one call, for a container whose
@@ -147,25 +147,25 @@ export declare function coreReserve(id: number, index: number): string | null
  * for an invalid header, 0 when nothing was negotiated (the pipeline is then
  * empty), or what was negotiated.
  */
-export declare function coreRespondDeflate(id: number, header: string, ext: DeflateExtension, maxLength?: number | undefined | null): number | DeflateHandshake
+export declare function containerRespondDeflate(id: number, header: string, ext: DeflateExtension, maxLength?: number | undefined | null): number | DeflateHandshake
 
 /**
  * Sets up the pipeline with the given extensions in pipeline order and
  * returns the RSV bits message frames may carry (bit 0 for RSV1).
  */
-export declare function coreSetPipeline(id: number, active: Array<number>): number
+export declare function containerSetPipeline(id: number, active: Array<number>): number
 
 /**
  * A message enters the pipeline. Returns -1 when the direction is stopped;
  * otherwise the first action when `take`, else 0.
  */
-export declare function coreSubmit(id: number, dir: number, slot: number, take: boolean): number
+export declare function containerSubmit(id: number, dir: number, slot: number, take: boolean): number
 
 /**
- * Gives back the bits `coreReserve` just took, when the extension's
+ * Gives back the bits `containerReserve` just took, when the extension's
  * session did not come about after all.
  */
-export declare function coreUnreserve(id: number, index: number): void
+export declare function containerUnreserve(id: number, index: number): void
 
 /**
  * Applies the server's response (flat keys and values); false when it is

@@ -1,7 +1,7 @@
 'use strict'
 // The native permessage-deflate extension (RFC 7692), with the options and
 // negotiation rules of the npm package permessage-deflate 0.1.7. Negotiation
-// and compression run in Rust (core/src/deflate/, core/src/deflate_session.rs, bound
+// and compression run in Rust (core/src/deflate/, core/src/deflate/session.rs, bound
 // by src/deflate_binding.rs); this
 // file builds the extension object and the session objects that any
 // websocket-extensions container can use. This package's own container

@@ -13,7 +13,7 @@ const { DeflateSession, nativeConfig, maxLengthOf } = require('./deflate')
 
 // Frees a container's native state once its pipeline is collected: the
 // pipeline, not the container, is what a session's pending callback holds.
-const freeCores = new FinalizationRegistry((core) => native.coreFree(core))
+const freeContainers = new FinalizationRegistry((container) => native.containerFree(container))
 
 class Extensions {
   constructor (options) {
@@ -21,7 +21,7 @@ class Extensions {
     // The number of this container's native state, made by the first add():
     // a container with no extensions (most of websocket-driver's) never
     // needs any, and never pays for it.
-    this._core = null
+    this._container = null
     this._extensions = []
     this._offered = []
     this._rsv1 = this._rsv2 = this._rsv3 = false
@@ -47,12 +47,12 @@ class Extensions {
       if (typeof value !== 'boolean') throw new TypeError('extension.rsv' + bit + ' must be true or false')
       if (value) bits |= 1 << (bit - 1)
     }
-    if (this._core === null) {
+    if (this._container === null) {
       // The first extension is registered as the state is made: one call.
-      this._core = native.coreNewWith(ext.name, bits)
-      freeCores.register(this._pipeline, this._core)
+      this._container = native.containerNewWith(ext.name, bits)
+      freeContainers.register(this._pipeline, this._container)
     } else {
-      const error = native.coreAdd(this._core, ext.name, bits)
+      const error = native.containerAdd(this._container, ext.name, bits)
       if (error !== null) throw new TypeError(error)
     }
     this._extensions.push(ext)
@@ -80,17 +80,17 @@ class Extensions {
     const cells = []
     const active = []
     for (const { name, params } of responses) {
-      const index = this._core === null ? -1 : native.coreIndexOf(this._core, name)
+      const index = this._container === null ? -1 : native.containerIndexOf(this._container, name)
       const session = index >= 0 ? this._offered[index] : undefined
       if (!session) {
         throw new Error('Server sent an extension response for unknown extension "' + name + '"')
       }
-      const conflict = native.coreConflict(this._core, index)
+      const conflict = native.containerConflict(this._container, index)
       if (conflict !== null) throw new Error(conflict)
       if (session.activate(params) !== true) {
         throw new Error('Server sent unacceptable extension parameters: ' + serializeParams(name, params))
       }
-      native.coreReserve(this._core, index)
+      native.containerReserve(this._container, index)
       cells.push(cell(this._extensions[index], session))
       active.push(index)
     }
@@ -98,7 +98,7 @@ class Extensions {
   }
 
   generateResponse (header) {
-    if (this._core === null) {
+    if (this._container === null) {
       // Nothing registered: the header is only checked.
       const text = headerText(header)
       if (text !== '' && !native.isValidHeader(text)) throw invalidHeader(header)
@@ -109,7 +109,7 @@ class Extensions {
       const config = nativeConfig(this._extensions[0])
       if (config !== null) return this._respondDeflate(header, config)
     }
-    const plan = native.corePlanResponse(this._core, headerText(header))
+    const plan = native.containerPlanResponse(this._container, headerText(header))
     if (plan === null) throw invalidHeader(header)
     const cells = []
     const active = []
@@ -117,13 +117,13 @@ class Extensions {
     for (const [index, offers] of JSON.parse(plan)) {
       // Take the extension's bits first (one native call instead of a check
       // and a take); give them back if no session comes of it.
-      if (native.coreReserve(this._core, index) !== null) continue
+      if (native.containerReserve(this._container, index) !== null) continue
       const ext = this._extensions[index]
       let session
       try {
         session = ext.createServerSession(offers, this._options)
       } finally {
-        if (!session) native.coreUnreserve(this._core, index)
+        if (!session) native.containerUnreserve(this._container, index)
       }
       if (!session) continue
       const entry = cell(ext, session)
@@ -140,24 +140,24 @@ class Extensions {
 
   // generateResponse when the only registered extension is this package's
   // deflate: the whole negotiation is one native call (see
-  // coreRespondDeflate in src/lib.rs), with the same outcome as the steps
+  // containerRespondDeflate in src/lib.rs), with the same outcome as the steps
   // above.
   _respondDeflate (header, config) {
-    const result = native.coreRespondDeflate(this._core, headerText(header), config, maxLengthOf(this._options))
+    const result = native.containerRespondDeflate(this._container, headerText(header), config, maxLengthOf(this._options))
     if (result === -1) throw invalidHeader(header)
     if (result === 0) {
       this._setRsv(0)
-      this._pipeline.setup(this._core, [])
+      this._pipeline.setup(this._container, [])
       return null
     }
     this._setRsv(result.rsv)
-    this._pipeline.setup(this._core, [cell(this._extensions[0], new DeflateSession(result.codec))])
+    this._pipeline.setup(this._container, [cell(this._extensions[0], new DeflateSession(result.codec))])
     return result.response
   }
 
   _setPipeline (cells, active) {
-    this._setRsv(this._core === null ? 0 : native.coreSetPipeline(this._core, active))
-    this._pipeline.setup(this._core, cells)
+    this._setRsv(this._container === null ? 0 : native.containerSetPipeline(this._container, active))
+    this._pipeline.setup(this._container, cells)
   }
 
   // `allowed`: the RSV bits message frames may carry (bit 0 for RSV1).

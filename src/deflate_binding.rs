@@ -1,5 +1,5 @@
 //! The napi binding of the native permessage-deflate: converts values and
-//! hands work to `deflate_session`; `lib/deflate.js` builds the extension object
+//! hands work to `deflate::session`; `lib/deflate.js` builds the extension object
 //! from it.
 //!
 //! Large messages are processed on worker threads (`offload`). Their results
@@ -14,10 +14,10 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use std::cell::RefCell;
 use std::sync::Arc;
+use websocket_extensions_core::deflate::session::{Outcome, Session};
 use websocket_extensions_core::deflate::{
     CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
 };
-use websocket_extensions_core::deflate_session::{Outcome, Session};
 use websocket_extensions_core::parser::{
     params_to_json, serialize_params, ParamValue, Params, SerialValue,
 };

@@ -40,9 +40,9 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::cell::RefCell;
 use table::Table;
-use websocket_extensions_core::negotiation::{response_plan_json, ExtensionInfo, Registry};
 use websocket_extensions_core::parser;
 use websocket_extensions_core::pipeline::{Action, Direction, Pipeline};
+use websocket_extensions_core::registry::{response_plan_json, ExtensionInfo, Registry};
 
 /// Parses a header into JSON (`[{"name", "params"}]`) for `JSON.parse`, or
 /// returns null when it does not match the grammar.
@@ -121,7 +121,7 @@ pub const ACTION_CELL_SHIFT: u32 = 5;
 /// The slot is the packed value divided by this (2^21).
 #[napi]
 pub const ACTION_SLOT_UNIT: u32 = 2_097_152;
-/// Returned by coreSubmit when the direction is stopped.
+/// Returned by containerSubmit when the direction is stopped.
 const REFUSED: f64 = -1.0;
 
 fn pack(action: Action, more: bool) -> f64 {
@@ -189,10 +189,10 @@ fn with_container<T>(id: u32, f: impl FnOnce(&mut Container) -> Result<T>) -> Re
     })
 }
 
-/// Makes a container with its first extension registered (see `coreAdd`;
+/// Makes a container with its first extension registered (see `containerAdd`;
 /// the first name cannot be taken) and returns its number.
-#[napi(catch_unwind, js_name = "coreNewWith")]
-pub fn core_new_with(name: String, rsv: u32) -> Result<u32> {
+#[napi(catch_unwind, js_name = "containerNewWith")]
+pub fn container_new_with(name: String, rsv: u32) -> Result<u32> {
     let mut container = Container::default();
     let rsv = [rsv & 1 != 0, rsv & 2 != 0, rsv & 4 != 0];
     container
@@ -203,38 +203,38 @@ pub fn core_new_with(name: String, rsv: u32) -> Result<u32> {
 }
 
 /// Frees a container whose JavaScript object was collected.
-#[napi(catch_unwind, js_name = "coreFree")]
-pub fn core_free(id: u32) {
+#[napi(catch_unwind, js_name = "containerFree")]
+pub fn container_free(id: u32) {
     CONTAINERS.with(|table| table.borrow_mut().remove(id));
 }
 
 /// Registers an extension whose fields JavaScript has checked: its name and
 /// RSV bits (bit 0 for RSV1). Returns null, or the message of the TypeError
 /// to throw when the name is taken.
-#[napi(catch_unwind, js_name = "coreAdd")]
-pub fn core_add(id: u32, name: String, rsv: u32) -> Result<Option<String>> {
-    with_container(id, |core| {
+#[napi(catch_unwind, js_name = "containerAdd")]
+pub fn container_add(id: u32, name: String, rsv: u32) -> Result<Option<String>> {
+    with_container(id, |container| {
         let rsv = [rsv & 1 != 0, rsv & 2 != 0, rsv & 4 != 0];
-        Ok(core.registry.add(ExtensionInfo { name, rsv }).err())
+        Ok(container.registry.add(ExtensionInfo { name, rsv }).err())
     })
 }
 
 /// The client's offers grouped by registered extension, as JSON
 /// `[[index, [params, ...]], ...]`, or null for an invalid header.
-#[napi(catch_unwind, js_name = "corePlanResponse")]
-pub fn core_plan_response(id: u32, header: String) -> Result<Option<String>> {
-    with_container(id, |core| {
+#[napi(catch_unwind, js_name = "containerPlanResponse")]
+pub fn container_plan_response(id: u32, header: String) -> Result<Option<String>> {
+    with_container(id, |container| {
         Ok(parser::parse_header(&header)
             .ok()
-            .map(|offers| response_plan_json(&core.registry.offers_by_extension(&offers))))
+            .map(|offers| response_plan_json(&container.registry.offers_by_extension(&offers))))
     })
 }
 
 /// The registered index of the extension with this name, or -1.
-#[napi(catch_unwind, js_name = "coreIndexOf")]
-pub fn core_index_of(id: u32, name: String) -> Result<i32> {
-    with_container(id, |core| {
-        Ok(core
+#[napi(catch_unwind, js_name = "containerIndexOf")]
+pub fn container_index_of(id: u32, name: String) -> Result<i32> {
+    with_container(id, |container| {
+        Ok(container
             .registry
             .index_of(&name)
             .map_or(-1, |i| i32::try_from(i).unwrap_or(-1)))
@@ -243,33 +243,33 @@ pub fn core_index_of(id: u32, name: String) -> Result<i32> {
 
 /// The error for a server response whose extension uses a bit already
 /// taken, or null when its bits are free.
-#[napi(catch_unwind, js_name = "coreConflict")]
-pub fn core_conflict(id: u32, index: u32) -> Result<Option<String>> {
-    with_container(id, |core| {
-        Ok(core.registry.conflict_message(index as usize))
+#[napi(catch_unwind, js_name = "containerConflict")]
+pub fn container_conflict(id: u32, index: u32) -> Result<Option<String>> {
+    with_container(id, |container| {
+        Ok(container.registry.conflict_message(index as usize))
     })
 }
 
 /// Takes the extension's RSV bits if they are free. Returns null, or the
 /// error for a server response whose extension uses a bit already taken
 /// (and then takes nothing).
-#[napi(catch_unwind, js_name = "coreReserve")]
-pub fn core_reserve(id: u32, index: u32) -> Result<Option<String>> {
-    with_container(id, |core| {
-        let conflict = core.registry.conflict_message(index as usize);
+#[napi(catch_unwind, js_name = "containerReserve")]
+pub fn container_reserve(id: u32, index: u32) -> Result<Option<String>> {
+    with_container(id, |container| {
+        let conflict = container.registry.conflict_message(index as usize);
         if conflict.is_none() {
-            core.registry.reserve(index as usize);
+            container.registry.reserve(index as usize);
         }
         Ok(conflict)
     })
 }
 
-/// Gives back the bits `coreReserve` just took, when the extension's
+/// Gives back the bits `containerReserve` just took, when the extension's
 /// session did not come about after all.
-#[napi(catch_unwind, js_name = "coreUnreserve")]
-pub fn core_unreserve(id: u32, index: u32) -> Result<()> {
-    with_container(id, |core| {
-        core.registry.unreserve(index as usize);
+#[napi(catch_unwind, js_name = "containerUnreserve")]
+pub fn container_unreserve(id: u32, index: u32) -> Result<()> {
+    with_container(id, |container| {
+        container.registry.unreserve(index as usize);
         Ok(())
     })
 }
@@ -290,19 +290,19 @@ pub struct DeflateHandshake {
 /// up the pipeline, as `generateResponse` does one step at a time. Returns -1
 /// for an invalid header, 0 when nothing was negotiated (the pipeline is then
 /// empty), or what was negotiated.
-#[napi(catch_unwind, js_name = "coreRespondDeflate")]
-pub fn core_respond_deflate(
+#[napi(catch_unwind, js_name = "containerRespondDeflate")]
+pub fn container_respond_deflate(
     id: u32,
     header: String,
     ext: &deflate_binding::DeflateExtension,
     max_length: Option<f64>,
 ) -> Result<Either<i32, DeflateHandshake>> {
-    with_container(id, |core| {
+    with_container(id, |container| {
         let Ok(offers) = parser::parse_header(&header) else {
             return Ok(Either::A(-1));
         };
-        core.pipeline = Pipeline::new(0);
-        let Some((index, mine)) = core
+        container.pipeline = Pipeline::new(0);
+        let Some((index, mine)) = container
             .registry
             .offers_by_extension(&offers)
             .into_iter()
@@ -310,11 +310,11 @@ pub fn core_respond_deflate(
         else {
             return Ok(Either::A(0));
         };
-        if core.registry.conflict(index).is_some() {
+        if container.registry.conflict(index).is_some() {
             return Ok(Either::A(0));
         }
         let params: Vec<parser::Params> = mine.iter().map(|o| o.params.clone()).collect();
-        let Some(name) = core.registry.name(index).map(str::to_owned) else {
+        let Some(name) = container.registry.name(index).map(str::to_owned) else {
             return Ok(Either::A(0));
         };
         let Some((codec, response)) =
@@ -322,51 +322,53 @@ pub fn core_respond_deflate(
         else {
             return Ok(Either::A(0));
         };
-        core.registry.reserve(index);
-        core.pipeline = Pipeline::new(1);
+        container.registry.reserve(index);
+        container.pipeline = Pipeline::new(1);
         Ok(Either::B(DeflateHandshake {
             codec,
             response,
-            rsv: core.registry.allowed_rsv(&[index]),
+            rsv: container.registry.allowed_rsv(&[index]),
         }))
     })
 }
 
 /// Sets up the pipeline with the given extensions in pipeline order and
 /// returns the RSV bits message frames may carry (bit 0 for RSV1).
-#[napi(catch_unwind, js_name = "coreSetPipeline")]
-pub fn core_set_pipeline(id: u32, active: Vec<u32>) -> Result<u32> {
-    with_container(id, |core| {
+#[napi(catch_unwind, js_name = "containerSetPipeline")]
+pub fn container_set_pipeline(id: u32, active: Vec<u32>) -> Result<u32> {
+    with_container(id, |container| {
         let active: Vec<usize> = active.into_iter().map(|i| i as usize).collect();
-        core.pipeline = Pipeline::new(active.len());
-        Ok(core.registry.allowed_rsv(&active))
+        container.pipeline = Pipeline::new(active.len());
+        Ok(container.registry.allowed_rsv(&active))
     })
 }
 
 /// A message enters the pipeline. Returns -1 when the direction is stopped;
 /// otherwise the first action when `take`, else 0.
-#[napi(catch_unwind, js_name = "coreSubmit")]
-pub fn core_submit(id: u32, dir: u32, slot: u32, take: bool) -> Result<f64> {
+#[napi(catch_unwind, js_name = "containerSubmit")]
+pub fn container_submit(id: u32, dir: u32, slot: u32, take: bool) -> Result<f64> {
     let dir = direction(dir)?;
-    with_container(id, |core| {
-        if !core.pipeline.submit(dir, slot) {
+    with_container(id, |container| {
+        if !container.pipeline.submit(dir, slot) {
             return Ok(REFUSED);
         }
-        Ok(core.take(take))
+        Ok(container.take(take))
     })
 }
 
 /// Takes over a message that JavaScript passed through the cells before
 /// `cell` while the direction was idle.
-#[napi(catch_unwind, js_name = "coreAdopt")]
-pub fn core_adopt(id: u32, dir: u32, slot: u32, cell: u32) -> Result<bool> {
+#[napi(catch_unwind, js_name = "containerAdopt")]
+pub fn container_adopt(id: u32, dir: u32, slot: u32, cell: u32) -> Result<bool> {
     let dir = direction(dir)?;
-    with_container(id, |core| Ok(core.pipeline.adopt(dir, slot, cell as usize)))
+    with_container(id, |container| {
+        Ok(container.pipeline.adopt(dir, slot, cell as usize))
+    })
 }
 
 /// A session called back. Returns the next action when `take`, else 0.
-#[napi(catch_unwind, js_name = "coreComplete")]
-pub fn core_complete(
+#[napi(catch_unwind, js_name = "containerComplete")]
+pub fn container_complete(
     id: u32,
     cell: u32,
     dir: u32,
@@ -375,25 +377,25 @@ pub fn core_complete(
     take: bool,
 ) -> Result<f64> {
     let dir = direction(dir)?;
-    with_container(id, |core| {
-        core.pipeline.complete(cell as usize, dir, slot, error);
-        Ok(core.take(take))
+    with_container(id, |container| {
+        container.pipeline.complete(cell as usize, dir, slot, error);
+        Ok(container.take(take))
     })
 }
 
 /// The next action, or 0 when there is none.
-#[napi(catch_unwind, js_name = "coreNext")]
-pub fn core_next(id: u32) -> Result<f64> {
-    with_container(id, |core| Ok(core.take(true)))
+#[napi(catch_unwind, js_name = "containerNext")]
+pub fn container_next(id: u32) -> Result<f64> {
+    with_container(id, |container| Ok(container.take(true)))
 }
 
 /// Stops both directions and asks every session to close once drained; the
 /// "closed" action will carry `ticket`. Returns the first action when
 /// `take`, else 0.
-#[napi(catch_unwind, js_name = "coreClose")]
-pub fn core_close(id: u32, ticket: u32, take: bool) -> Result<f64> {
-    with_container(id, |core| {
-        core.pipeline.close(ticket);
-        Ok(core.take(take))
+#[napi(catch_unwind, js_name = "containerClose")]
+pub fn container_close(id: u32, ticket: u32, take: bool) -> Result<f64> {
+    with_container(id, |container| {
+        container.pipeline.close(ticket);
+        Ok(container.take(take))
     })
 }

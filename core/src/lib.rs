@@ -1,9 +1,10 @@
 //! The protocol core of `websocket-extensions-rs`, with no Node.js in it:
 //!
 //! - [`parser`]: the `Sec-WebSocket-Extensions` grammar and serializer;
-//! - [`negotiation`]: registered extensions, RSV bits, the original's errors;
+//! - [`registry`]: registered extensions, RSV bits, the original's errors;
 //! - [`pipeline`]: the order-keeping message pipeline, as a state machine;
-//! - [`deflate`] and [`deflate_session`]: permessage-deflate (RFC 7692);
+//! - [`deflate`]: permessage-deflate (RFC 7692), down to one session
+//!   ([`deflate::session`]);
 //! - [`offload`]: running codec lanes on worker threads, in order.
 //!
 //! The napi binding (the crate at the repository root) holds this state for
@@ -12,8 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod deflate;
-pub mod deflate_session;
-pub mod negotiation;
 pub mod offload;
 pub mod parser;
 pub mod pipeline;
+pub mod registry;

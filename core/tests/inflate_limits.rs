@@ -3,10 +3,10 @@
 //! message and a later one.
 
 use std::sync::mpsc;
+use websocket_extensions_core::deflate::session::{Outcome, Session};
 use websocket_extensions_core::deflate::{
     Compressor, Decompressor, DeflateConfig, DirectionParams, InflateError, SessionParams, Strategy,
 };
-use websocket_extensions_core::deflate_session::{Outcome, Session};
 
 /// Found by fuzz/fuzz_targets/inflate.rs; its first byte is the target's
 /// selector: 0xde is a 14-bit window without context takeover. The rest is a

@@ -19,8 +19,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::sync::mpsc;
+use websocket_extensions_core::deflate::session::{Outcome, Session};
 use websocket_extensions_core::deflate::{DeflateConfig, InflateError, OptionValue};
-use websocket_extensions_core::deflate_session::{Outcome, Session};
 use websocket_extensions_core::parser::{
     parse_header, serialize_params, ParamValue, Params, SerialValue,
 };

@@ -52,7 +52,7 @@ function prefixError (error, name) {
 class Pipeline {
   constructor () {
     // The number of the container's native state; set with the cells.
-    this._core = null
+    this._container = null
     this._cells = null
     // Per direction, the cells whose session has failed a message (see _exec).
     this._failed = [[], []]
@@ -72,9 +72,9 @@ class Pipeline {
   }
 
   // The sessions negotiated, in pipeline order (see cell()), once the native
-  // state `core` has set up its pipeline for them.
-  setup (core, cells) {
-    this._core = core
+  // state `container` has set up its pipeline for them.
+  setup (container, cells) {
+    this._container = container
     this._cells = cells
     this._stopped = [this._closed, this._closed]
     this._failed = [cells.map(() => false), cells.map(() => false)]
@@ -98,7 +98,7 @@ class Pipeline {
     }
     const ticket = this._nextTicket++
     this._closers.set(ticket, { callback, context })
-    this._continue(native.coreClose(this._core, ticket, !this._draining))
+    this._continue(native.containerClose(this._container, ticket, !this._draining))
   }
 
   // A message enters direction `dir` (OUTGOING or INCOMING).
@@ -114,7 +114,7 @@ class Pipeline {
     }
     if (this._chains[dir] !== null) this._adoptChain(dir)
     const entry = this._allocate(dir, message, callback, context)
-    const action = native.coreSubmit(this._core, dir, entry.slot, !this._draining)
+    const action = native.containerSubmit(this._container, dir, entry.slot, !this._draining)
     if (action === -1) {
       this._release(entry)
       return
@@ -155,7 +155,7 @@ class Pipeline {
     if (this._dirty) {
       this._dirty = false
       try {
-        this._continue(native.coreNext(this._core))
+        this._continue(native.containerNext(this._container))
       } catch (error) {
         if (failure === null) failure = { error }
       }
@@ -213,7 +213,7 @@ class Pipeline {
     this._draining = false
     if (this._dirty) {
       this._dirty = false
-      const action = native.coreNext(this._core)
+      const action = native.containerNext(this._container)
       if (action > 0) {
         try {
           this._run(action)
@@ -230,7 +230,7 @@ class Pipeline {
     this._chains[dir] = null
     const call = chain.call
     const entry = this._allocate(dir, chain.value, chain.callback, chain.context)
-    if (!native.coreAdopt(this._core, dir, entry.slot, call.cell)) {
+    if (!native.containerAdopt(this._container, dir, entry.slot, call.cell)) {
       this._release(entry)
       throw new Error('websocket-extensions-rs: internal error: the core refused a message run ahead')
     }
@@ -267,7 +267,7 @@ class Pipeline {
     const failed = !!call.error
     if (failed) this._failed[call.dir][call.cell] = true
     entry.value = failed ? call.error : call.message
-    return native.coreComplete(this._core, call.cell, call.dir, entry.slot, failed, take)
+    return native.containerComplete(this._container, call.cell, call.dir, entry.slot, failed, take)
   }
 
   // After a core call made with take = !this._draining: either the running
@@ -294,7 +294,7 @@ class Pipeline {
         }
         if (next === 0 && ((action & MORE) !== 0 || this._dirty)) {
           this._dirty = false
-          next = native.coreNext(this._core)
+          next = native.containerNext(this._container)
         }
         action = next
       }

@@ -9,6 +9,7 @@ pub mod negotiate;
 mod puff;
 #[cfg(test)]
 mod rules_tests;
+pub mod session;
 
 // The one line to change when these modules move next to the header parser.
 use crate::parser::{ParamValue, Params};
