@@ -18,8 +18,11 @@
 // and connects to 127.0.0.1 only.
 //
 // Every --interval seconds it prints, for each process: RSS, V8 heap, event-
-// loop delay (p50/p99/max beyond the 10 ms sampling interval), and the counts
-// of messages sent, echoed and checked, and errors. It ends by itself, closes
+// loop delay (p50/p99/max beyond the 10 ms sampling interval), RSS per open
+// connection (above the process's RSS before the first connection opened),
+// this package's deflate.stats() for that process (live and resting zlib
+// states, history bytes), and the counts of messages sent, echoed and
+// checked, and errors. The summary gives RSS per connection on each end. It ends by itself, closes
 // every connection normally, and exits 0 only if: every connection opened and
 // negotiated permessage-deflate, no message was lost, reordered or corrupted,
 // no error event or unexpected close happened on either end, and neither
@@ -103,7 +106,8 @@ function snapshot () {
     heapTotal: m.heapTotal,
     p50: beyond(loopDelay.percentile(50)),
     p99: beyond(loopDelay.percentile(99)),
-    max: beyond(loopDelay.max)
+    max: beyond(loopDelay.max),
+    deflate: deflate.stats()
   }
   loopDelay.reset()
   return result
@@ -113,9 +117,33 @@ function mb (bytes) {
   return (bytes / MiB).toFixed(1)
 }
 
-function describeSnapshot (s) {
+// RSS when the process had loaded everything and before any connection
+// opened: per-connection figures count what is above it.
+let baseRss = 0
+
+function markBase () {
+  baseRss = process.memoryUsage().rss
+}
+
+// KiB of RSS per open connection above the process's base, and the RSS
+// divided by the connections without subtracting it.
+function perConnection (rss, open, base) {
+  if (open <= 0) return 'no connection open'
+  return `${((rss - base) / 1024 / open).toFixed(0)} KiB/conn above the base of ${mb(base)} MiB ` +
+    `(${(rss / 1024 / open).toFixed(0)} KiB/conn in all)`
+}
+
+// This thread's deflate figures (see deflate.d.ts): directions with a zlib
+// state now, resting with only their history, and on a worker.
+function describeDeflate (d) {
+  return `deflate: live ${d.liveStates} (${mb(d.liveStateBytes)} MiB of state), resting ${d.resting}, ` +
+    `history ${mb(d.historyBytes)} MiB, working ${d.working}, sessions ${d.sessions}`
+}
+
+function describeSnapshot (s, open, base) {
   return `rss ${mb(s.rss)} MiB heap ${mb(s.heapUsed)}/${mb(s.heapTotal)} MiB` +
-    `  loop delay p50 ${s.p50.toFixed(1)} p99 ${s.p99.toFixed(1)} max ${s.max.toFixed(1)} ms`
+    `  loop delay p50 ${s.p50.toFixed(1)} p99 ${s.p99.toFixed(1)} max ${s.max.toFixed(1)} ms` +
+    `\n                 ${perConnection(s.rss, open, base)}; ${describeDeflate(s.deflate)}`
 }
 
 function median (values) {
@@ -206,7 +234,7 @@ function runServer () {
     if (command === 'flowing') {
       sampler = setInterval(() => rssSamples.push(process.memoryUsage().rss), 1000)
     } else if (command === 'report') {
-      process.send({ type: 'report', snapshot: snapshot(), echoed, open: sockets.size, errors })
+      process.send({ type: 'report', snapshot: snapshot(), echoed, open: sockets.size, errors, baseRss })
     } else if (command === 'stopping') {
       clearInterval(sampler)
       stopping = true
@@ -218,7 +246,10 @@ function runServer () {
     }
   })
 
-  server.listen(0, '127.0.0.1', () => process.send({ type: 'listening', port: server.address().port }))
+  server.listen(0, '127.0.0.1', () => {
+    markBase()
+    process.send({ type: 'listening', port: server.address().port })
+  })
 }
 
 // ---------------------------------------------------------------------------
@@ -479,6 +510,7 @@ async function runClient () {
     'with the native permessage-deflate; server in process ' + server.pid)
 
   // Open in batches, so the listen backlog is never the bottleneck.
+  markBase()
   const clients = []
   const t0 = Date.now()
   for (let i = 0; i < options.connections; i += 50) {
@@ -500,8 +532,10 @@ async function runClient () {
     console.log(`[${elapsed.toFixed(0).padStart(4)} s] conns ${open}/${options.connections}` +
       `  sent ${stats.sent} echoed ${stats.echoed} in-flight ${inflight} large ${stats.large}` +
       ` throttled ${stats.throttled}  errors ${failures() + theirs.errors}`)
-    console.log(`         client  ${describeSnapshot(snapshot())}`)
-    console.log(`         server  ${describeSnapshot(theirs.snapshot)}  echoed ${theirs.echoed}`)
+    const ours = snapshot()
+    console.log(`         client  ${describeSnapshot(ours, open, baseRss)}`)
+    console.log(`         server  ${describeSnapshot(theirs.snapshot, theirs.open, theirs.baseRss).replace('\n', `  echoed ${theirs.echoed}\n`)}`)
+    return { client: ours, clientOpen: open, server: theirs }
   }
 
   const start = Date.now()
@@ -528,7 +562,7 @@ async function runClient () {
       stats.lost += c.outstanding - 1
     }
   }
-  await print((Date.now() - start) / 1000)
+  const end = await print((Date.now() - start) / 1000)
 
   // Close everything, normally, and wait for both ends.
   stopping = true
@@ -550,6 +584,11 @@ async function runClient () {
     `unexpected ${stats.unexpected}, errors ${stats.errors} (server ${final.errors}), not negotiated ${stats.notNegotiated}`)
   console.log(`soak: client memory: ${ours.text}`)
   console.log(`soak: server memory: ${theirs.text}`)
+  // RSS per connection at the end of the run (all echoes back, every
+  // connection still open), on each end.
+  console.log(`soak: client RSS per connection at the end: ${perConnection(end.client.rss, end.clientOpen, baseRss)}`)
+  console.log(`soak: server RSS per connection at the end: ${perConnection(end.server.snapshot.rss, end.server.open, end.server.baseRss)}; ` +
+    describeDeflate(end.server.snapshot.deflate))
   for (const text of problems.concat(final.problems)) console.log(`soak: problem: ${text}`)
   const failed = !ours.ok || !theirs.ok || failures() > 0 || final.errors > 0 ||
     stats.opened !== options.connections || final.echoed !== stats.sent
