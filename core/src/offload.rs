@@ -5,21 +5,31 @@
 //! message before it). Small messages are processed inline on the caller's
 //! thread while the lane is idle. A large one, and every message that arrives
 //! while the lane has work on a worker, is queued; the lane is then run by one
-//! worker of a small shared pool until its queue is empty, so its messages are
-//! still processed in arrival order and never two at once. Results go to each
-//! job's `deliver` function, in the order the jobs were queued.
+//! worker of a small shared [`Pool`] until its queue is empty, so its messages
+//! are still processed in arrival order and never two at once. Results go to
+//! each job's `deliver` function, in the order the jobs were queued.
 //!
-//! The codec is taken out of the lane while a worker runs it, so the lane's
-//! lock is only ever held for queue operations, never during compression:
-//! the JavaScript thread never waits for a worker.
+//! A worker takes the codec out of the lane while it runs it, so the lane's
+//! lock is held during compression only by an inline message on an idle lane
+//! ([`Lane::try_inline`]); the caller's thread never waits for a worker's
+//! compression, only for a queue operation.
+//!
+//! A worker thread that cannot be started is counted
+//! ([`Pool::spawn_failures`], [`spawn_failures`]); the pool runs on the
+//! workers it has, and a pool with none runs each lane on the thread that
+//! queued the message, so no message is lost.
 
 use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 
 /// What a worker does with one message.
 pub trait Codec: Send + 'static {
+    /// The result of one message, sent to the job's `deliver`.
     type Output: Send + 'static;
+    /// Processes one message, in order after every message before it.
     fn process(&mut self, input: &[u8]) -> Self::Output;
     /// Frees the codec's memory; it is allocated again on next use.
     fn release(&mut self);
@@ -33,7 +43,9 @@ pub trait Codec: Send + 'static {
 
 /// A queued message and where its result goes.
 pub struct Job<O> {
+    /// The message, copied out of the caller's buffer.
     pub input: Vec<u8>,
+    /// Called once with the message's result, on the thread that ran it.
     pub deliver: Box<dyn FnOnce(O) + Send>,
 }
 
@@ -47,15 +59,19 @@ struct LaneState<C: Codec> {
     closed: bool,
 }
 
-/// Either the inline result, or the input handed back because the lane is
-/// busy and it must be queued.
+/// What [`Lane::try_inline`] did with a message.
 pub enum Inline<O> {
+    /// Processed on the caller's thread; here is its result.
     Done(O),
+    /// The lane has work queued or on a worker: the message must be queued
+    /// behind it ([`Lane::enqueue`]).
     Busy,
 }
 
+/// One direction of one session: its codec and the messages waiting for it.
 pub struct Lane<C: Codec> {
     state: Mutex<LaneState<C>>,
+    pool: Arc<Pool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -64,7 +80,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<C: Codec> Lane<C> {
+    /// A lane whose queued messages run on the shared pool.
     pub fn new(codec: C) -> Arc<Lane<C>> {
+        Lane::on(codec, Arc::clone(Pool::shared()))
+    }
+
+    /// A lane whose queued messages run on `pool`.
+    pub fn on(codec: C, pool: Arc<Pool>) -> Arc<Lane<C>> {
         Arc::new(Lane {
             state: Mutex::new(LaneState {
                 codec: Some(codec),
@@ -72,6 +94,7 @@ impl<C: Codec> Lane<C> {
                 running: false,
                 closed: false,
             }),
+            pool,
         })
     }
 
@@ -102,7 +125,7 @@ impl<C: Codec> Lane<C> {
         };
         if start {
             let lane = Arc::clone(self);
-            pool().submit(Box::new(move || lane.run()));
+            self.pool.submit(Box::new(move || lane.run()));
         }
     }
 
@@ -180,35 +203,73 @@ impl<C: Codec> Lane<C> {
     }
 }
 
-type Task = Box<dyn FnOnce() + Send>;
+/// Work for a pool thread: a lane's run, or a worker's loop.
+pub type Task = Box<dyn FnOnce() + Send>;
 
-/// A fixed set of worker threads sharing one queue of tasks. Started on first
-/// use, one thread per core (at least two); they sleep when there is no work.
-struct Pool {
-    tasks: Mutex<VecDeque<Task>>,
-    ready: Condvar,
+/// Starts a thread named `name` that runs `work`: [`thread_spawn`], or in
+/// tests one that fails.
+pub type Spawn = fn(name: String, work: Task) -> io::Result<()>;
+
+/// Starts a real thread.
+pub fn thread_spawn(name: String, work: Task) -> io::Result<()> {
+    thread::Builder::new().name(name).spawn(work).map(drop)
 }
 
-fn pool() -> &'static Arc<Pool> {
-    static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let pool = Arc::new(Pool {
-            tasks: Mutex::new(VecDeque::new()),
-            ready: Condvar::new(),
-        });
-        let threads = thread::available_parallelism().map_or(2, |n| n.get().max(2));
-        for i in 0..threads {
-            let pool = Arc::clone(&pool);
-            let _ = thread::Builder::new()
-                .name(format!("wsx-deflate-{i}"))
-                .spawn(move || pool.work());
-        }
-        pool
-    })
+/// A fixed set of worker threads sharing one queue of tasks; they sleep
+/// when there is no work. With no worker (none could be started), a task
+/// runs on the thread that submits it.
+pub struct Pool {
+    tasks: Mutex<VecDeque<Task>>,
+    ready: Condvar,
+    workers: AtomicUsize,
+    spawn_failures: AtomicUsize,
 }
 
 impl Pool {
+    /// The pool the lanes of [`Lane::new`] use: started on first use, one
+    /// thread per core (at least two).
+    pub fn shared() -> &'static Arc<Pool> {
+        SHARED.get_or_init(|| {
+            let threads = thread::available_parallelism().map_or(2, |n| n.get().max(2));
+            Pool::start(threads, thread_spawn)
+        })
+    }
+
+    /// A pool of `threads` workers started with `spawn`; those that fail to
+    /// start are counted, not retried.
+    pub fn start(threads: usize, spawn: Spawn) -> Arc<Pool> {
+        let pool = Arc::new(Pool {
+            tasks: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+            workers: AtomicUsize::new(0),
+            spawn_failures: AtomicUsize::new(0),
+        });
+        for i in 0..threads {
+            let worker = Arc::clone(&pool);
+            match spawn(format!("wsx-deflate-{i}"), Box::new(move || worker.work())) {
+                Ok(()) => pool.workers.fetch_add(1, Ordering::Relaxed),
+                Err(_) => pool.spawn_failures.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+        pool
+    }
+
+    /// How many worker threads run.
+    pub fn workers(&self) -> usize {
+        self.workers.load(Ordering::Relaxed)
+    }
+
+    /// How many worker threads failed to start.
+    pub fn spawn_failures(&self) -> usize {
+        self.spawn_failures.load(Ordering::Relaxed)
+    }
+
     fn submit(&self, task: Task) {
+        if self.workers() == 0 {
+            // No worker to wake: the task runs here rather than never.
+            run_caught(task);
+            return;
+        }
         lock(&self.tasks).push_back(task);
         self.ready.notify_one();
     }
@@ -227,10 +288,23 @@ impl Pool {
                         .unwrap_or_else(PoisonError::into_inner);
                 }
             };
-            // A panicking task must not take the worker down with it.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+            run_caught(task);
         }
     }
+}
+
+static SHARED: OnceLock<Arc<Pool>> = OnceLock::new();
+
+/// How many of the shared pool's worker threads failed to start (0 before
+/// its first use).
+pub fn spawn_failures() -> usize {
+    SHARED.get().map_or(0, |pool| pool.spawn_failures())
+}
+
+fn run_caught(task: Task) {
+    // A panicking task must not take the worker (or the caller) down with
+    // it; a lane catches its codec's panics itself.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
 }
 
 #[cfg(test)]
@@ -342,5 +416,67 @@ mod tests {
         }
         let state = lock(&lane.state);
         assert!(state.codec.as_ref().unwrap().released);
+    }
+
+    fn refuse(_name: String, _work: Task) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::WouldBlock, "no threads left"))
+    }
+
+    /// Starts every worker but the second.
+    fn refuse_the_second(name: String, work: Task) -> io::Result<()> {
+        if name.ends_with("-1") {
+            refuse(name, work)
+        } else {
+            thread_spawn(name, work)
+        }
+    }
+
+    /// Queues `count` messages on a lane of `pool`; their results arrive on
+    /// the receiver, in the order they were delivered.
+    fn queue_on(pool: Arc<Pool>, count: u8) -> mpsc::Receiver<Vec<u8>> {
+        let lane = Lane::on(
+            Recorder {
+                seen: vec![],
+                released: false,
+            },
+            pool,
+        );
+        let (tx, rx) = mpsc::channel();
+        for i in 0..count {
+            let tx = tx.clone();
+            lane.enqueue(Job {
+                input: vec![i; 10],
+                deliver: Box::new(move |out| tx.send(out).unwrap()),
+            });
+        }
+        rx
+    }
+
+    #[test]
+    fn with_no_worker_started_queued_messages_run_on_the_caller_and_arrive() {
+        let pool = Pool::start(3, refuse);
+        assert_eq!((pool.workers(), pool.spawn_failures()), (0, 3));
+        // Delivered before `enqueue` returned, in order.
+        let outputs: Vec<Vec<u8>> = queue_on(pool, 5).try_iter().collect();
+        assert_eq!(outputs.len(), 5);
+        assert_eq!(outputs.last().unwrap(), &[0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_worker_that_fails_to_start_is_counted_and_the_others_run_the_lane() {
+        let pool = Pool::start(3, refuse_the_second);
+        assert_eq!((pool.workers(), pool.spawn_failures()), (2, 1));
+        let outputs: Vec<Vec<u8>> = queue_on(pool, 5).iter().collect();
+        assert_eq!(outputs.len(), 5);
+        for (i, out) in outputs.iter().enumerate() {
+            assert_eq!(out.len(), i + 1);
+        }
+    }
+
+    #[test]
+    fn the_shared_pool_starts_its_workers() {
+        let pool = Pool::shared();
+        assert!(pool.workers() >= 2);
+        assert_eq!(spawn_failures(), 0);
     }
 }
