@@ -180,13 +180,13 @@ export declare function deflateClose(id: number): void
  * Compresses an outgoing message: its data, or a code (0: queued for a
  * worker, the result goes to the offload callback with `token`).
  */
-export declare function deflateCompress(id: number, data: Buffer, token: number): Data
+export declare function deflateCompress(id: number, data: Uint8Array, token: number): Buffer | number
 
 /**
  * Decompresses an incoming message, as `deflateCompress` does; codes 1 (too
  * large) and 2 (corrupt) are errors.
  */
-export declare function deflateDecompress(id: number, data: Buffer, token: number): Data
+export declare function deflateDecompress(id: number, data: Uint8Array, token: number): Buffer | number
 
 /** Forgets a session whose JavaScript object was collected. */
 export declare function deflateFree(id: number): void
@@ -270,4 +270,4 @@ export declare function serializeParams(name: string, keys: Array<string>, value
  * Sets the function that receives offloaded results as
  * `(token, code, data, message)`.
  */
-export declare function setOffloadCallback(callback: (arg: DoneArgs) => unknown): void
+export declare function setOffloadCallback(callback: (token: number, code: number, data: Buffer | null, message: string | null) => void): void

@@ -18,9 +18,7 @@ use websocket_extensions_core::deflate::session::{Outcome, Session};
 use websocket_extensions_core::deflate::{
     CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
 };
-use websocket_extensions_core::parser::{
-    params_to_json, serialize_params, ParamValue, Params, SerialValue,
-};
+use websocket_extensions_core::parser::{params_to_json, serialize_parsed, ParamValue, Params};
 
 /// A job's result on its way back: the token JavaScript gave, and the data
 /// or the error code and text.
@@ -83,7 +81,11 @@ thread_local! {
 
 /// Sets the function that receives offloaded results as
 /// `(token, code, data, message)`.
-#[napi(catch_unwind, js_name = "setOffloadCallback")]
+#[napi(
+    catch_unwind,
+    js_name = "setOffloadCallback",
+    ts_args_type = "callback: (token: number, code: number, data: Buffer | null, message: string | null) => void"
+)]
 pub fn set_offload_callback(callback: Function<DoneArgs, Unknown<'static>>) -> Result<()> {
     let callback = callback.create_ref()?;
     OFFLOAD.with(|o| o.borrow_mut().callback = Some(callback));
@@ -589,20 +591,9 @@ pub fn deflate_response_line(id: u32, name: String) -> Result<Option<String>> {
 }
 
 fn response_line(session: &Session, name: &str) -> Option<String> {
-    session.response().map(|params| {
-        let values: Vec<(&str, SerialValue)> = params
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    ParamValue::Flag => SerialValue::Flag,
-                    ParamValue::Number(n) => SerialValue::Raw(n.to_string()),
-                    ParamValue::Text(t) => SerialValue::Text(t.clone()),
-                };
-                (k.as_str(), v)
-            })
-            .collect();
-        serialize_params(name, values.iter().map(|(k, v)| (*k, v)))
-    })
+    session
+        .response()
+        .map(|params| serialize_parsed(name, params))
 }
 
 /// For the container's one-call server handshake (src/lib.rs): a server
@@ -648,7 +639,12 @@ fn process<'env, O: Send + 'static>(
 
 /// Compresses an outgoing message: its data, or a code (0: queued for a
 /// worker, the result goes to the offload callback with `token`).
-#[napi(catch_unwind, js_name = "deflateCompress")]
+#[napi(
+    catch_unwind,
+    js_name = "deflateCompress",
+    ts_args_type = "id: number, data: Uint8Array, token: number",
+    ts_return_type = "Buffer | number"
+)]
 pub fn deflate_compress<'env>(
     env: &'env Env,
     id: u32,
@@ -667,7 +663,12 @@ pub fn deflate_compress<'env>(
 
 /// Decompresses an incoming message, as `deflateCompress` does; codes 1 (too
 /// large) and 2 (corrupt) are errors.
-#[napi(catch_unwind, js_name = "deflateDecompress")]
+#[napi(
+    catch_unwind,
+    js_name = "deflateDecompress",
+    ts_args_type = "id: number, data: Uint8Array, token: number",
+    ts_return_type = "Buffer | number"
+)]
 pub fn deflate_decompress<'env>(
     env: &'env Env,
     id: u32,
