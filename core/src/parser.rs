@@ -289,6 +289,28 @@ where
     out
 }
 
+impl From<&ParamValue> for SerialValue {
+    /// A parsed value as it is written back: a flag alone, a number as
+    /// Rust's `Display` prints it, text bare or quoted.
+    fn from(value: &ParamValue) -> SerialValue {
+        match value {
+            ParamValue::Flag => SerialValue::Flag,
+            ParamValue::Number(n) => SerialValue::Raw(n.to_string()),
+            ParamValue::Text(t) => SerialValue::Text(t.clone()),
+        }
+    }
+}
+
+/// Writes parsed (or negotiated) params back as a header element under
+/// `name`, as [`serialize_params`] does.
+pub fn serialize_parsed(name: &str, params: &Params) -> String {
+    let values: Vec<(&str, SerialValue)> = params
+        .iter()
+        .map(|(key, value)| (key.as_str(), SerialValue::from(value)))
+        .collect();
+    serialize_params(name, values.iter().map(|(key, value)| (*key, value)))
+}
+
 /// Writes the offers as JSON: `[{"name": ..., "params": {...}}, ...]`, each
 /// key once, a repeated key's values in an array. `JSON.parse` then builds
 /// objects whose keys are all own enumerable data properties, `__proto__`
@@ -514,6 +536,18 @@ mod tests {
             out,
             "x; a; b=15; c=tok; d=\"has space\"; e=\"q\\\"b\\\\\"; f=\"\"; g=false; h=\"tab\there\\\u{1}\""
         );
+    }
+
+    #[test]
+    fn parsed_params_serialize_back_to_the_same_params() {
+        let offers =
+            parse_header("permessage-deflate; a; b=15; c=1.5; d=tok; e=\"has space\"").unwrap();
+        let line = serialize_parsed(&offers[0].name, &offers[0].params);
+        assert_eq!(
+            line,
+            "permessage-deflate; a; b=15; c=1.5; d=tok; e=\"has space\""
+        );
+        assert_eq!(parse_header(&line).unwrap(), offers);
     }
 
     #[test]

@@ -21,9 +21,7 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::mpsc;
 use websocket_extensions_core::deflate::session::{Outcome, Session};
 use websocket_extensions_core::deflate::{DeflateConfig, InflateError, OptionValue};
-use websocket_extensions_core::parser::{
-    parse_header, serialize_params, ParamValue, Params, SerialValue,
-};
+use websocket_extensions_core::parser::{parse_header, serialize_parsed, Params};
 
 /// The most messages in one burst.
 const MAX_BURST: usize = 4;
@@ -147,27 +145,9 @@ fn message(input: &mut Input) -> Vec<u8> {
     }
 }
 
-fn serial(params: &Params) -> Vec<(String, SerialValue)> {
-    params
-        .iter()
-        .map(|(k, v)| {
-            let v = match v {
-                ParamValue::Flag => SerialValue::Flag,
-                ParamValue::Number(n) => SerialValue::Raw(n.to_string()),
-                ParamValue::Text(t) => SerialValue::Text(t.clone()),
-            };
-            (k.clone(), v)
-        })
-        .collect()
-}
-
 /// `params` through a header line and the parser, as they travel.
 fn through_header(params: &Params) -> Params {
-    let values = serial(params);
-    let line = serialize_params(
-        "permessage-deflate",
-        values.iter().map(|(k, v)| (k.as_str(), v)),
-    );
+    let line = serialize_parsed("permessage-deflate", params);
     let mut offers = parse_header(&line).expect("a serialized offer parses");
     assert_eq!(offers.len(), 1, "{line}");
     assert_eq!(offers[0].name, "permessage-deflate");

@@ -3,9 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use websocket_extensions_core::parser::{
-    offers_to_json, parse_header, serialize_params, ParamValue, SerialValue,
-};
+use websocket_extensions_core::parser::{offers_to_json, parse_header, serialize_parsed};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -14,19 +12,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = offers_to_json(&offers);
     for offer in &offers {
-        let values: Vec<(String, SerialValue)> = offer
-            .params
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    ParamValue::Flag => SerialValue::Flag,
-                    ParamValue::Number(n) => SerialValue::Raw(n.to_string()),
-                    ParamValue::Text(t) => SerialValue::Text(t.clone()),
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        let line = serialize_params(&offer.name, values.iter().map(|(k, v)| (k.as_str(), v)));
+        let line = serialize_parsed(&offer.name, &offer.params);
         let again = parse_header(&line).expect("serialized offers parse");
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].name, offer.name);
