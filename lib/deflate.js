@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // The native permessage-deflate extension (RFC 7692), with the options and
 // negotiation rules of the npm package permessage-deflate 0.1.7. Negotiation
@@ -5,9 +6,16 @@
 // by src/deflate_binding.rs); this
 // file builds the extension object and the session objects that any
 // websocket-extensions container can use. This package's own container
-// recognises the sessions and calls the codec directly (lib/pipeline.js).
+// recognises the sessions and calls the codec directly (lib/pipeline/index.js).
 
 const native = require('../binding')
+
+/** @typedef {import('../index').Message} Message */
+/** @typedef {import('../index').MessageCallback} MessageCallback */
+/** @typedef {import('../index').Params} Params */
+/** @typedef {import('../index').ContainerOptions} ContainerOptions */
+/** @typedef {import('../binding').DeflateExtension} DeflateExtension */
+/** @typedef {(code: number, data: Buffer | null, message: string | null) => void} Pending */
 
 const OUTGOING = 0
 // The codec's result codes, from the binding (src/deflate_binding.rs).
@@ -18,6 +26,7 @@ const {
 } = native
 
 // Results of messages processed on a worker thread come back here, by token.
+/** @type {Map<number, Pending>} */
 const pending = new Map()
 let nextToken = 1
 
@@ -27,8 +36,13 @@ native.setOffloadCallback(function (token, code, data, message) {
   if (done) done(code, data, message)
 })
 
+/**
+ * @param {number} code
+ * @param {string | null} message
+ */
 function codecError (code, message) {
-  const error = new Error(message)
+  /** @type {Error & { type?: string }} */
+  const error = new Error(String(message))
   // websocket-driver closes with the code its `type` names: 1009 here.
   if (code === TOO_LARGE) error.type = 'too_large'
   return error
@@ -41,6 +55,12 @@ function notBuffer () {
 // Runs one message through the codec. `done(error, message)` is called before
 // this returns when the message was processed inline, or later, from the
 // event loop, when it went to a worker thread.
+/**
+ * @param {number} codec
+ * @param {number} dir
+ * @param {Message} message
+ * @param {MessageCallback} done
+ */
 function processMessage (codec, dir, message, done) {
   const data = message.data
   if (!(data instanceof Uint8Array)) return done(notBuffer(), null)
@@ -51,7 +71,8 @@ function processMessage (codec, dir, message, done) {
       ? native.deflateCompress(codec, data, token)
       : native.deflateDecompress(codec, data, token)
   } catch (error) {
-    return done(error, null)
+    // The binding throws only Error objects.
+    return done(/** @type {Error} */ (error), null)
   }
   if (typeof result !== 'number') {
     message.data = result
@@ -62,7 +83,7 @@ function processMessage (codec, dir, message, done) {
   if (result === UNCOMPRESSED) return done(null, message)
   if (result === PENDING) {
     pending.set(token, function (code, output, text) {
-      if (code >= 0) return done(codecError(code, text), null)
+      if (code >= 0 || output === null) return done(codecError(code, text), null)
       message.data = output
       if (dir === OUTGOING) message.rsv1 = true
       done(null, message)
@@ -76,12 +97,20 @@ function processMessage (codec, dir, message, done) {
 // value in order (an array value gives the key once per element), and how
 // many each object has. Values other than true, numbers and strings become
 // `false`, which no parameter accepts.
+/** @param {Params[]} list */
 function flattenParams (list) {
+  /** @type {string[]} */
   const keys = []
+  /** @type {Array<boolean | number | string>} */
   const values = []
+  /** @type {number[]} */
   const counts = []
   for (const params of list) {
     let n = 0
+    /**
+     * @param {string} key
+     * @param {unknown} value
+     */
     const push = (key, value) => {
       if (Array.isArray(value)) {
         for (const v of value) push(key, v)
@@ -97,6 +126,7 @@ function flattenParams (list) {
   return { keys, values, counts }
 }
 
+/** @param {ContainerOptions | null | undefined} options */
 function maxLengthOf (options) {
   return options && typeof options.maxLength === 'number' ? options.maxLength : undefined
 }
@@ -107,6 +137,7 @@ const freeSessions = new FinalizationRegistry((codec) => native.deflateFree(code
 // A session, as websocket-extensions containers call it. `_codec` is the
 // number of its native state.
 class DeflateSession {
+  /** @param {number} codec */
   constructor (codec) {
     this._codec = codec
     freeSessions.register(this, codec)
@@ -116,20 +147,30 @@ class DeflateSession {
     return JSON.parse(native.deflateGenerateOffer(this._codec))
   }
 
+  /** @param {Params} params */
   activate (params) {
     const { keys, values } = flattenParams([params])
     return native.deflateActivate(this._codec, keys, values)
   }
 
   generateResponse () {
-    return JSON.parse(native.deflateGenerateResponse(this._codec))
+    const json = native.deflateGenerateResponse(this._codec)
+    return json === null ? null : JSON.parse(json)
   }
 
+  /**
+   * @param {Message} message
+   * @param {MessageCallback} callback
+   */
   processIncomingMessage (message, callback) {
     if (!message.rsv1) return callback(null, message)
     processMessage(this._codec, 1, message, callback)
   }
 
+  /**
+   * @param {Message} message
+   * @param {MessageCallback} callback
+   */
   processOutgoingMessage (message, callback) {
     processMessage(this._codec, OUTGOING, message, callback)
   }
@@ -139,6 +180,7 @@ class DeflateSession {
   }
 }
 
+/** @param {unknown} value */
 function optionValue (value) {
   if (typeof value === 'boolean' || typeof value === 'number') return value
   if (value === null) return 'null'
@@ -147,15 +189,18 @@ function optionValue (value) {
 
 // This package's extension objects and their native configuration, for the
 // container's one-call server handshake (see nativeConfig).
+/** @type {WeakMap<object, { config: DeflateExtension, create: Function }>} */
 const configs = new WeakMap()
 
 // The native configuration of `ext` if it is one of this package's deflate
 // extensions whose createServerSession nobody replaced, else null.
+/** @param {import('../index').Extension} ext */
 function nativeConfig (ext) {
   const known = configs.get(ext)
   return known !== undefined && known.create === ext.createServerSession ? known.config : null
 }
 
+/** @param {DeflateExtension} config */
 function extension (config) {
   const ext = {
     name: 'permessage-deflate',
@@ -166,15 +211,21 @@ function extension (config) {
 
     // A new extension with these options on top of this one's; the receiver
     // is left as it was. Throws on unknown keys and out-of-range values.
+    /** @param {Record<string, unknown> | null | undefined} options */
     configure (options) {
       const keys = Object.keys(options || {})
-      return extension(config.configure(keys, keys.map((k) => optionValue(options[k]))))
+      return extension(config.configure(keys, keys.map((k) => optionValue(options?.[k]))))
     },
 
+    /** @param {ContainerOptions} options */
     createClientSession (options) {
       return new DeflateSession(config.clientSession(maxLengthOf(options)))
     },
 
+    /**
+     * @param {Params[]} offers
+     * @param {ContainerOptions} options
+     */
     createServerSession (offers, options) {
       const { keys, values, counts } = flattenParams(offers)
       const codec = config.serverSession(keys, values, counts, maxLengthOf(options))
@@ -191,7 +242,7 @@ function extension (config) {
 }
 
 // `deflate` is the public extension (the root's deflate.js); the container
-// (lib/pipeline.js) runs these sessions' codecs without going through their
+// (lib/pipeline/index.js) runs these sessions' codecs without going through their
 // JavaScript methods.
 module.exports = {
   deflate: extension(new native.DeflateExtension()),
