@@ -1,14 +1,22 @@
+// @ts-check
 'use strict'
 // The `Sec-WebSocket-Extensions` grammar. Parsing and formatting happen in
 // Rust (core/src/parser.rs); this file only turns JavaScript values into what the
 // binding takes and back.
 const native = require('../binding')
 
+/** @typedef {import('../index').Offer} Offer */
+
+/** @param {unknown} header */
 function invalidHeader (header) {
   return new SyntaxError('Invalid Sec-WebSocket-Extensions header: ' + header)
 }
 
 // Returns the header as a string for the parser, '' for no header.
+/**
+ * @param {unknown} header
+ * @returns {string}
+ */
 function headerText (header) {
   if (header === undefined || header === null) return ''
   if (typeof header !== 'string') {
@@ -20,6 +28,10 @@ function headerText (header) {
 // The parser hands back JSON because JSON.parse makes every key an own data
 // property, `__proto__` included, and builds the objects faster than the
 // binding could one property at a time.
+/**
+ * @param {unknown} header
+ * @returns {Offer[]}
+ */
 function parseHeader (header) {
   const text = headerText(header)
   if (text === '') return []
@@ -28,9 +40,20 @@ function parseHeader (header) {
   return JSON.parse(json)
 }
 
+/**
+ * @param {unknown} name
+ * @param {Record<string, unknown>} params
+ * @returns {string}
+ */
 function serializeParams (name, params) {
+  /** @type {string[]} */
   const keys = []
+  /** @type {string[]} */
   const values = []
+  /**
+   * @param {string} key
+   * @param {unknown} value
+   */
   const print = (key, value) => {
     if (value instanceof Array) {
       value.forEach((v) => print(key, v))
