@@ -371,7 +371,8 @@ function markdown (runs, options) {
   const every = runs.filter(isFull).length
   const selection = every === runs.length
     ? 'cases 1.* to 13.* except 9.* (the performance cases)'
-    : every ? 'cases 1.* to 13.* except 9.* (the performance cases) where a row does not say "subset"'
+    : every
+      ? 'cases 1.* to 13.* except 9.* (the performance cases) where a row does not say "subset"'
       : 'cases ' + [...new Set(runs.map(casesOf))].join('; ')
   const lines = [
     '# Autobahn|Testsuite',

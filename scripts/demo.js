@@ -74,15 +74,29 @@ function ticker () {
   const symbol = pick(Object.keys(SYMBOLS))
   const last = price(symbol)
   return {
-    type: 'ticker', seq: ++seq, symbol, last, bid: last * 0.9999, ask: last * 1.0001,
-    open24h: price(symbol), high24h: price(symbol), low24h: price(symbol), volume24h: int(1e3, 1e7), ts: tick()
+    type: 'ticker',
+    seq: ++seq,
+    symbol,
+    last,
+    bid: last * 0.9999,
+    ask: last * 1.0001,
+    open24h: price(symbol),
+    high24h: price(symbol),
+    low24h: price(symbol),
+    volume24h: int(1e3, 1e7),
+    ts: tick()
   }
 }
 
 function chatMessage () {
   const message = {
-    type: 'chat.message', seq: ++seq, id: 'm' + int(1e8, 1e9).toString(36), room: pick(ROOMS),
-    user: { id: int(1, 5000), name: pick(USERS) }, text: sentence(3, random() < 0.2 ? 250 : 40), ts: tick()
+    type: 'chat.message',
+    seq: ++seq,
+    id: 'm' + int(1e8, 1e9).toString(36),
+    room: pick(ROOMS),
+    user: { id: int(1, 5000), name: pick(USERS) },
+    text: sentence(3, random() < 0.2 ? 250 : 40),
+    ts: tick()
   }
   if (random() < 0.3) message.mentions = [pick(USERS), pick(USERS)]
   if (random() < 0.3) message.reactions = { '👍': int(1, 9), '🎉': int(0, 4) }
