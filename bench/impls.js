@@ -37,13 +37,20 @@ function frame (data, rsv1) {
 // A client and a server container with permessage-deflate negotiated, as a
 // driver would set them up.
 function containerPair (name) {
-  const Extensions = CONTAINERS[name]
+  return containerPairWith(CONTAINERS[name], DEFLATE[name])
+}
+
+// The same with any container class and deflate extension (for instance
+// this package's deflate configured with another liveStates).
+function containerPairWith (Extensions, deflate) {
   const client = new Extensions()
-  client.add(DEFLATE[name])
+  client.add(deflate)
   const server = new Extensions()
-  server.add(DEFLATE[name])
+  server.add(deflate)
   client.activate(server.generateResponse(client.generateOffer()))
   return {
+    client,
+    server,
     send (data, done) {
       client.processOutgoingMessage(frame(data, false), function (error, out) {
         if (error) return done(error)
@@ -91,22 +98,48 @@ function wsPair () {
   }
 }
 
+// This package with a liveStates budget no bench here reaches: no session
+// ever rests, which is how it behaved before resting sessions existed.
+const NEVER_REST = 100000
+CONTAINERS['ours-live'] = Ours
+DEFLATE['ours-live'] = ourDeflate.configure({ liveStates: NEVER_REST })
+
 const PAIRS = {
   ours: () => containerPair('ours'),
+  'ours-live': () => containerPair('ours-live'),
   original: () => containerPair('original'),
   ws: wsPair
 }
 
+// Another checkout of this package (its index.js and deflate.js, with its own
+// addon built beside them), as the implementation 'baseline': for comparing
+// this code with an earlier commit in the same run. Returns its label.
+function addBaseline (dir) {
+  const root = path.resolve(dir)
+  CONTAINERS.baseline = require(path.join(root, 'index.js'))
+  DEFLATE.baseline = require(path.join(root, 'deflate.js'))
+  PAIRS.baseline = () => containerPair('baseline')
+  const { execFileSync } = require('child_process')
+  let commit = 'unknown commit'
+  try {
+    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+  } catch (error) {}
+  LABELS.baseline = DEFLATE_LABELS.baseline = 'websocket-extensions-rs at ' + commit
+  return { dir: root, commit, label: LABELS.baseline }
+}
+
 const LABELS = {
   ours: 'websocket-extensions-rs',
+  'ours-live': 'websocket-extensions-rs, liveStates ' + NEVER_REST.toLocaleString('en-US'),
   original: 'websocket-extensions 0.2.0',
   ws: 'ws 8 PerMessageDeflate'
 }
 
 const DEFLATE_LABELS = {
   ours: 'websocket-extensions-rs + its deflate',
+  'ours-live': 'websocket-extensions-rs + its deflate, liveStates ' + NEVER_REST.toLocaleString('en-US') + ' (nothing rests)',
   original: 'websocket-extensions 0.2.0 + permessage-deflate 0.1.7',
   ws: 'ws ' + require(path.join(wsLib, '..', 'package.json')).version + ' PerMessageDeflate'
 }
 
-module.exports = { CONTAINERS, DEFLATE, OFFER, PAIRS, LABELS, DEFLATE_LABELS }
+module.exports = { CONTAINERS, DEFLATE, OFFER, PAIRS, LABELS, DEFLATE_LABELS, NEVER_REST, containerPairWith, wsExtension, PerMessageDeflate, addBaseline, frame }

@@ -9,6 +9,10 @@
 //   node bench/memory.js [pairs...]      (default: 1000 5000 20000)
 //   MEMORY_IMPLS=ours node bench/memory.js 20000   (some implementations only;
 //   the peers need about 500 KiB a pair, 10 GiB at 20,000)
+//
+// As a module: measure(impl, pairs, liveStates) runs one child and gives
+// { kibPerPair, totalMiB, stats } (bench/run.js's memory section and
+// bench/rest-sweep.js use it; liveStates applies to 'ours' only).
 
 const { execFileSync } = require('child_process')
 const path = require('path')
@@ -31,9 +35,10 @@ function frame (data, rsv1) {
   return { opcode: 1, fin: true, rsv1, rsv2: false, rsv3: false, data }
 }
 
-function containerPair (name) {
+function containerPair (name, liveStates) {
   const Extensions = name === 'ours' ? require('..') : require('websocket-extensions-original')
-  const deflate = name === 'ours' ? require('../deflate') : require('permessage-deflate')
+  let deflate = name === 'ours' ? require('../deflate') : require('permessage-deflate')
+  if (liveStates !== undefined) deflate = deflate.configure({ liveStates })
   const client = new Extensions()
   client.add(deflate)
   const server = new Extensions()
@@ -68,11 +73,11 @@ function wsPair () {
   return { up: (d) => send(client, server, d), down: (d) => send(server, client, d) }
 }
 
-async function child (name, count) {
+async function child (name, count, liveStates) {
   const settle = async () => {
     for (let i = 0; i < 3; i++) { global.gc(); await new Promise((resolve) => setTimeout(resolve, 300)) }
   }
-  const make = name === 'ws' ? wsPair : () => containerPair(name)
+  const make = name === 'ws' ? wsPair : () => containerPair(name, liveStates)
   // Load everything and warm up before the baseline.
   await make().up(json(0, 600))
   await settle()
@@ -100,19 +105,30 @@ async function child (name, count) {
   process.stdout.write(JSON.stringify({ name, count, before, after, pairs: pairs.length, stats }))
 }
 
+// One child process: KiB of RSS per idle pair, the total, and (ours) the
+// thread's deflate.stats().
+function measure (name, count, liveStates) {
+  const args = ['--expose-gc', __filename, '--child', name, String(count)]
+  if (liveStates !== undefined) args.push(String(liveStates))
+  const out = JSON.parse(execFileSync(process.execPath, args, { maxBuffer: 1 << 20 }))
+  return { kibPerPair: (out.after - out.before) / 1024 / count, totalMiB: (out.after - out.before) / 1048576, stats: out.stats }
+}
+
+module.exports = { json, measure, LABELS }
+
 if (process.argv[2] === '--child') {
-  child(process.argv[3], Number(process.argv[4])).catch((error) => { console.error(error); process.exit(1) })
-} else {
+  const liveStates = process.argv[5] === undefined ? undefined : Number(process.argv[5])
+  child(process.argv[3], Number(process.argv[4]), liveStates).catch((error) => { console.error(error); process.exit(1) })
+} else if (require.main === module) {
   const sizes = process.argv.slice(2).map(Number)
   const counts = sizes.length ? sizes : [1000, 5000, 20000]
   console.log('| pairs | ' + IMPLS.map((n) => LABELS[n]).join(' | ') + ' |')
   console.log('| --- |' + IMPLS.map(() => ' --- |').join(''))
   for (const count of counts) {
     const cells = IMPLS.map((name) => {
-      const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', __filename, '--child', name, String(count)], { maxBuffer: 1 << 20 }))
-      const perPair = (out.after - out.before) / 1024 / count
+      const out = measure(name, count)
       if (out.stats) process.stderr.write(`ours at ${count}: ${JSON.stringify(out.stats)}\n`)
-      return `${perPair.toFixed(1)} KiB/pair (${((out.after - out.before) / 1048576).toFixed(0)} MiB)`
+      return `${out.kibPerPair.toFixed(1)} KiB/pair (${out.totalMiB.toFixed(0)} MiB)`
     })
     console.log(`| ${count} | ${cells.join(' | ')} |`)
   }

@@ -11,9 +11,16 @@
 //   npm run bench -- --quick           two rounds, smaller samples, under a minute
 //   npm run bench -- --rounds=9
 //   npm run bench -- --only=roundtrip,burst   some sections only (no files written)
+//   npm run bench -- --out=/tmp/b      write the files there (also with --only)
+//   npm run bench -- --baseline=/tmp/wsx-baseline   (or WSX_BASELINE=...) another
+//       checkout of this package, built, takes part in the deflate round trips
+//       as 'baseline': this code against that one (issue 10's 5% and 1% checks)
+//   npm run bench -- --memory-pairs=1000,5000,20000   the memory section's sizes
+//       (default 1000,5000; the peers need about 10 GiB and minutes at 20,000)
 //
 // Sections: pipeline, rsv, handshake, roundtrip (with the Rust codec as the
-// limit, unless --no-codec), burst.
+// limit, unless --no-codec), rotation, echo, wakeup, burst, memory. The
+// memory section also writes bench/memory.svg.
 
 const { spawnSync } = require('child_process')
 
@@ -29,6 +36,9 @@ const micro = require('./micro')
 const { roundTrip } = require('./roundtrip')
 const { burst } = require('./burst')
 const { CodecBench } = require('./codec')
+const { rotation, echo, wakeup } = require('./rotation')
+const memory = require('./memory')
+const { PAIRS, CONTAINERS, DEFLATE, NEVER_REST, addBaseline } = require('./impls')
 const report = require('./report')
 const { summarize, num } = require('./stats')
 
@@ -41,10 +51,18 @@ const quick = option('quick') === true
 const rounds = Number(option('rounds') || (quick ? 2 : 5))
 const only = option('only') ? String(option('only')).split(',') : null
 const withCodec = option('no-codec') === undefined
+const baselineDir = option('baseline') || process.env.WSX_BASELINE || null
+const baseline = baselineDir ? addBaseline(baselineDir) : null
 
 const PLAN = quick
-  ? { pipeline: 100000, pipelineAsync: 30000, rsv: 1000000, handshake: 3000, burstPairs: 5000, sizes: [[128, 3000], [4096, 800], [65536, 80], [1048576, 8]] }
-  : { pipeline: 500000, pipelineAsync: 100000, rsv: 5000000, handshake: 20000, burstPairs: 5000, sizes: [[128, 20000], [4096, 4000], [65536, 400], [1048576, 32]] }
+  ? { pipeline: 100000, pipelineAsync: 30000, rsv: 1000000, handshake: 3000, burstPairs: 5000, sizes: [[128, 3000], [4096, 800], [65536, 80], [1048576, 8]], rotation: 600, echo: 600, wakePairs: 200, memoryPairs: [1000] }
+  : { pipeline: 500000, pipelineAsync: 100000, rsv: 5000000, handshake: 20000, burstPairs: 5000, sizes: [[128, 20000], [4096, 4000], [65536, 400], [1048576, 32]], rotation: 3000, echo: 3000, wakePairs: 1000, memoryPairs: [1000, 5000] }
+if (option('memory-pairs')) PLAN.memoryPairs = String(option('memory-pairs')).split(',').map(Number)
+const ROTATION_PAIRS = [1, 100, 1000]
+const ECHO_CONNECTIONS = [1, 200]
+// The sessions-taking-turns sections: this package at its defaults, this
+// package with nothing ever resting, and both peers.
+const TURN_IMPLS = ['ours', 'ours-live', 'original', 'ws']
 const BURST_SIZE = 4096
 const BURST_SEED = 7
 const CONTAINER_IMPLS = ['ours', 'original']
@@ -152,7 +170,8 @@ async function roundtripSection (sets, codec) {
   const rows = []
   for (const { size, messages, bytes } of sets) {
     const label = 'deflate round trip, ' + report.sizeLabel(size) + ' x ' + messages.length
-    const impls = codec ? [...DEFLATE_IMPLS, 'codec'] : DEFLATE_IMPLS
+    const deflateImpls = baseline ? [...DEFLATE_IMPLS, 'baseline'] : DEFLATE_IMPLS
+    const impls = codec ? [...deflateImpls, 'codec'] : deflateImpls
     const kept = await alternate(label, impls, async (impl, warmup) => {
       if (impl === 'codec') {
         const r = codec.round(size)
@@ -166,7 +185,7 @@ async function roundtripSection (sets, codec) {
       if (impl !== 'codec') await roundTrip(impl, messages.slice(0, Math.ceil(messages.length / 8)), false)
     })
     const row = { size, messages: messages.length, meanBytes: bytes / messages.length, bytes, impls: {} }
-    for (const impl of DEFLATE_IMPLS) {
+    for (const impl of deflateImpls) {
       const list = kept[impl]
       row.impls[impl] = {
         msgsPerSecond: summarize(list.map((r) => r.msgsPerSecond)),
@@ -182,6 +201,93 @@ async function roundtripSection (sets, codec) {
         core: { mbPerSecond: summarize(list.map((r) => r.core)), compression: bytes / list[0].coreWireBytes }
       }
     }
+    rows.push(row)
+  }
+  return rows
+}
+
+const meanBytes = (list) => list.reduce((n, m) => n + m.length, 0) / list.length
+
+// Round trips of 100-byte JSON messages taken in turn across 1, 100 and
+// 1,000 pairs (bench/rotation.js).
+async function rotationSection () {
+  const warm = corpus.messages(100, Math.max(...ROTATION_PAIRS), 11)
+  const messages = corpus.messages(100, PLAN.rotation, 100)
+  const rows = []
+  for (const pairs of ROTATION_PAIRS) {
+    const label = 'rotation, ' + messages.length + ' round trips across ' + pairs + ' pair' + (pairs > 1 ? 's' : '')
+    const kept = await alternate(label, TURN_IMPLS, async (impl) => {
+      const r = await rotation(PAIRS[impl], pairs, warm, messages)
+      return { value: r.usPerTrip, cpuUs: r.cpuUsPerTrip, show: num(r.usPerTrip) + ' µs' }
+    })
+    const row = { pairs, messages: messages.length, meanBytes: meanBytes(messages), impls: {} }
+    for (const impl of TURN_IMPLS) row.impls[impl] = { us: values(kept[impl]), cpuUs: summarize(kept[impl].map((r) => r.cpuUs)) }
+    rows.push(row)
+  }
+  return rows
+}
+
+// The server side of an echo against ws 8 clients, at 1 and 200
+// connections (bench/rotation.js).
+async function echoSection () {
+  const messages = corpus.messages(100, PLAN.echo, 200)
+  const rows = []
+  for (const connections of ECHO_CONNECTIONS) {
+    const label = 'echo against ws clients, ' + messages.length + ' echoes across ' + connections + ' connection' + (connections > 1 ? 's' : '')
+    const kept = await alternate(label, TURN_IMPLS, async (impl) => {
+      const r = await echo(impl, connections, messages)
+      return { value: r.serverUs, totalUs: r.totalUs, show: num(r.serverUs) + ' µs server, ' + num(r.totalUs) + ' µs in all' }
+    })
+    const row = { connections, messages: messages.length, meanBytes: meanBytes(messages), impls: {} }
+    for (const impl of TURN_IMPLS) row.impls[impl] = { serverUs: values(kept[impl]), totalUs: summarize(kept[impl].map((r) => r.totalUs)) }
+    rows.push(row)
+  }
+  return rows
+}
+
+// The first message after a session rested, against a session that stayed
+// live, after a short and after a full-window history (bench/rotation.js).
+async function wakeupSection () {
+  const pairs = PLAN.wakePairs
+  const messages = corpus.messages(100, pairs * 2, 300)
+  const deflates = {
+    rested: DEFLATE.ours.configure({ liveStates: 0 }),
+    live: DEFLATE.ours.configure({ liveStates: NEVER_REST })
+  }
+  const histories = [
+    { label: '3 messages of about 100 B each way', list: corpus.messages(100, 3, 21) },
+    { label: '32 KiB each way (8 messages of 4 KiB)', list: corpus.messages(4096, 8, 22) }
+  ]
+  const rows = []
+  for (const history of histories) {
+    const label = 'wake-up, ' + pairs + ' pairs after ' + history.label
+    const kept = await alternate(label, ['rested', 'live'], async (impl) => {
+      const r = await wakeup(CONTAINERS.ours, deflates[impl], pairs, history.list, messages)
+      return { value: r.totalUs, compressUs: r.compressUs, inflateUs: r.inflateUs, show: num(r.compressUs) + ' + ' + num(r.inflateUs) + ' µs' }
+    })
+    const row = { history: history.label, historyBytes: history.list.reduce((n, m) => n + m.length, 0), pairs, meanBytes: meanBytes(messages), impls: {} }
+    for (const impl of ['rested', 'live']) {
+      const list = kept[impl]
+      row.impls[impl] = { totalUs: values(list), compressUs: summarize(list.map((r) => r.compressUs)), inflateUs: summarize(list.map((r) => r.inflateUs)) }
+    }
+    rows.push(row)
+  }
+  return rows
+}
+
+// KiB of RSS per idle pair (bench/memory.js): one child process per
+// implementation and size, once (RSS is not a timing).
+async function memorySection () {
+  const rows = []
+  for (const pairs of PLAN.memoryPairs) {
+    const row = { pairs, impls: {} }
+    const shown = []
+    for (const impl of DEFLATE_IMPLS) {
+      const r = memory.measure(impl, pairs)
+      row.impls[impl] = { kibPerPair: r.kibPerPair, totalMiB: r.totalMiB, stats: r.stats }
+      shown.push(impl + ' ' + num(r.kibPerPair) + ' KiB/pair (' + num(r.totalMiB) + ' MiB)')
+    }
+    log('memory per idle pair, ' + pairs + ' pairs: ' + shown.join(' | '))
     rows.push(row)
   }
   return rows
@@ -224,6 +330,10 @@ async function main () {
     log('building the Rust codec bench (core/examples/codec_bench.rs)')
     codec = new CodecBench()
   }
+  if (baseline) {
+    meta.baseline = baseline
+    log('baseline: ' + baseline.label + ' from ' + baseline.dir)
+  }
   const results = { meta, figures: {} }
   try {
     if (want('pipeline')) results.figures.pipeline = await pipelineSection()
@@ -234,7 +344,11 @@ async function main () {
       if (codec) for (const { size, messages } of sets) codec.add(size, messages)
       results.figures.roundtrip = await roundtripSection(sets, codec)
     }
+    if (want('rotation')) results.figures.rotation = await rotationSection()
+    if (want('echo')) results.figures.echo = await echoSection()
+    if (want('wakeup')) results.figures.wakeup = await wakeupSection()
     if (want('burst')) results.figures.burst = await burstSection()
+    if (want('memory')) results.figures.memory = await memorySection()
   } finally {
     if (codec) codec.dispose()
   }
@@ -242,9 +356,12 @@ async function main () {
   meta.seconds = Math.round((Date.now() - started) / 1000)
   results.targets = report.targets(results.figures)
   console.log('\n' + report.summary(results))
-  if (only === null) {
-    report.write(results)
-    log('wrote bench/results.md, bench/results.json and bench/throughput.svg')
+  const out = option('out')
+  if (only === null || out) {
+    const dir = out ? String(out) : __dirname
+    require('fs').mkdirSync(dir, { recursive: true })
+    report.write(results, dir)
+    log('wrote results.md, results.json' + (results.figures.roundtrip ? ', throughput.svg' : '') + (results.figures.memory ? ', memory.svg' : '') + ' in ' + dir)
   }
 }
 
