@@ -4,7 +4,7 @@
 // sequences run against websocket-extensions 0.2.0 and against this package, and what the
 // driver sees (deliveries with their errors or messages, in order; return values; thrown
 // errors; close callbacks) and what each session sees must be the same. The deliberate
-// deviations (README, "Deviations from the original"; SPEC) are the rules named DEVIATION
+// deviations (docs/DEVIATIONS.md; SPEC) are the rules named DEVIATION
 // below, each as narrow as the deviation; nothing else may differ.
 //
 // WSX_DIFF_CASES (default 5000) sets the number of cases, WSX_DIFF_SEED the first seed
@@ -73,7 +73,7 @@ const generate = (seed) => {
 }
 
 // What the driver's callback does after recording a delivery: nothing, a send in either
-// direction, or a close, and then perhaps a throw. DEVIATION (README: a message sent from
+// direction, or a close, and then perhaps a throw. DEVIATION (DEVIATIONS.md: a message sent from
 // inside a callback is delivered after that callback returns; the original delivered it
 // before the inner call returned): with more than one nested call in a callback the two
 // disagree on which runs first, the second call or the first call's own callback, so a
@@ -184,7 +184,7 @@ const run = async (plan, Extensions, reference) => {
     }
   }
 
-  // DEVIATION (README: a message the driver sends from inside one of its callbacks is
+  // DEVIATION (DEVIATIONS.md: a message the driver sends from inside one of its callbacks is
   // delivered after that callback returns; the original delivered it, and any message that
   // had finished behind it, before the inner call returned): the original's callbacks to
   // the driver that arrive while one runs wait until it returns, in the order they came.
@@ -212,7 +212,7 @@ const run = async (plan, Extensions, reference) => {
       attempt(`send ${id}.1`, () => send(towards, `${id}.1`, true))
     }
     if (action === 'close' || action === 'send-then-close') attempt(`close ${id}`, () => close(true, id))
-    // DEVIATION (SPEC 4, README: an exception thrown by the driver's callback propagates;
+    // DEVIATION (SPEC 4, DEVIATIONS.md: an exception thrown by the driver's callback propagates;
     // the original swallowed it when the sessions answered at once, and then stopped handing
     // on the messages queued behind it): the original is spared the throw, and this
     // package's exceptions are collected, not compared. That this package stays consistent
@@ -226,7 +226,7 @@ const run = async (plan, Extensions, reference) => {
 
   const send = (direction, id, last) => {
     if (reference && !negotiated) {
-      // DEVIATION (SPEC 4, README): before negotiation this package passes messages through
+      // DEVIATION (SPEC 4, DEVIATIONS.md): before negotiation this package passes messages through
       // unchanged, or drops them after a close; the original threw a TypeError.
       assert.throws(() => exts[METHOD[direction]]([id], () => {}), TypeError)
       if (!closed) callback(direction, id, last)(null, [id])
@@ -243,7 +243,7 @@ const run = async (plan, Extensions, reference) => {
     closed = true
     const done = withCallback ? inTurn(() => driver.push(`closed ${label}`)) : undefined
     if (reference && !negotiated && !withCallback) {
-      // DEVIATION (SPEC 4, README): close() before negotiation without a callback; the
+      // DEVIATION (SPEC 4, DEVIATIONS.md): close() before negotiation without a callback; the
       // original threw a TypeError.
       assert.throws(() => exts.close(), TypeError)
       return
@@ -355,7 +355,7 @@ const compare = async (plan, subject, coverage) => {
   for (const error of actual.surfaced) {
     if (!error.fromDriver) return `an exception that is not the driver's came out: ${describeError(error)}`
   }
-  // DEVIATION (README: ready messages move on through the sessions before the driver's
+  // DEVIATION (DEVIATIONS.md: ready messages move on through the sessions before the driver's
   // callback for an earlier one runs; a message sent from inside a callback is delivered
   // after that callback returns): a message the
   // driver sends while an error is on its way may be dropped at the entry in one

@@ -737,7 +737,7 @@ describe('message pipeline', () => {
           }
 
           // The original recurses once per message and overflows the stack at a few
-          // thousand; this package loops (README, deviations).
+          // thousand; this package loops (docs/DEVIATIONS.md).
           for (const [count, test] of [[200, it], [20000, itDeviation]]) {
             test(`${first}: ${count} messages, each sent from inside the previous one's callback, arrive in order`, () => {
               const exts = make()
