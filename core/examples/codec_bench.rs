@@ -18,9 +18,8 @@
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use std::time::Instant;
-use websocket_extensions_core::deflate::{
-    Compressor, Decompressor, DirectionParams, SessionParams, Strategy,
-};
+use websocket_extensions_core::deflate::{Compressor, Decompressor};
+use websocket_extensions_core::test_support::session_params;
 
 const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
@@ -64,17 +63,7 @@ fn flate2_round_trip(messages: &[Vec<u8>]) -> usize {
 
 /// This crate's codec types, as the addon runs them inline.
 fn core_round_trip(messages: &[Vec<u8>]) -> usize {
-    let direction = DirectionParams {
-        window_bits: 15,
-        context_takeover: true,
-    };
-    let params = SessionParams {
-        outgoing: direction,
-        incoming: direction,
-        level: -1,
-        mem_level: 8,
-        strategy: Strategy::Default,
-    };
+    let params = session_params(15, true);
     let mut compressor = Compressor::new(&params);
     let mut decompressor = Decompressor::new(&params);
     let mut wire_bytes = 0;

@@ -13,23 +13,8 @@
 //! making alone, so the difference is what inflating costs; one build
 //! against another gives the cost of a change to the inflater.
 
-use websocket_extensions_core::deflate::{
-    Compressor, Decompressor, DirectionParams, SessionParams, Strategy,
-};
-
-fn json_like(len: usize, seed: usize) -> Vec<u8> {
-    let mut s = String::new();
-    let mut i = seed;
-    while s.len() < len {
-        s.push_str(&format!(
-            "{{\"id\":{i},\"channel\":\"/meta/connect\",\"clientId\":\"c{}\",\"ok\":true}},",
-            i.wrapping_mul(2654435761) % 100_000
-        ));
-        i += 1;
-    }
-    s.truncate(len);
-    s.into_bytes()
-}
+use websocket_extensions_core::deflate::{Compressor, Decompressor};
+use websocket_extensions_core::test_support::{json_like, session_params};
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -41,20 +26,10 @@ fn main() {
         [bits, size, count, inflate] => (bits, size, count, inflate),
         _ => panic!("usage: inflate_window_cost BITS SIZE COUNT [INFLATE]"),
     };
-    let direction = DirectionParams {
-        window_bits: bits as u8,
-        context_takeover: true,
-    };
-    let params = SessionParams {
-        outgoing: direction,
-        incoming: direction,
-        level: -1,
-        mem_level: 8,
-        strategy: Strategy::Default,
-    };
+    let params = session_params(bits as u8, true);
     let mut compressor = Compressor::new(&params);
     let wire: Vec<Vec<u8>> = (0..count)
-        .map(|i| compressor.compress(&json_like(size, i * 7)).unwrap())
+        .map(|i| compressor.compress(&json_like(size, i as u32 * 7)).unwrap())
         .collect();
     if inflate == 0 {
         return;

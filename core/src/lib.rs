@@ -17,3 +17,5 @@ pub mod offload;
 pub mod parser;
 pub mod pipeline;
 pub mod registry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;

@@ -4,34 +4,19 @@
 
 use std::sync::mpsc;
 use websocket_extensions_core::deflate::session::{Outcome, Session};
-use websocket_extensions_core::deflate::{
-    Compressor, Decompressor, DeflateConfig, DirectionParams, InflateError, SessionParams, Strategy,
-};
+use websocket_extensions_core::deflate::{Compressor, Decompressor, InflateError};
+use websocket_extensions_core::test_support::{config, random_bytes, session_params};
 
 /// Found by fuzz/fuzz_targets/inflate.rs; its first byte is the target's
 /// selector: 0xde is a 14-bit window without context takeover. The rest is a
 /// message of 2,178 bytes that inflates to 65,537.
 const OFF_BY_ONE: &[u8] = include_bytes!("data/inflate-maxlen-off-by-one");
 
-fn params(window_bits: u8, context_takeover: bool) -> SessionParams {
-    let direction = DirectionParams {
-        window_bits,
-        context_takeover,
-    };
-    SessionParams {
-        outgoing: direction,
-        incoming: direction,
-        level: -1,
-        mem_level: 8,
-        strategy: Strategy::Default,
-    }
-}
-
 #[test]
 fn the_fuzz_input_is_too_large_for_65536_and_fits_65537() {
     let (&selector, message) = OFF_BY_ONE.split_first().unwrap();
     assert_eq!(selector, 0xde);
-    let params = params(8 + selector % 8, selector & 0x80 == 0);
+    let params = session_params(8 + selector % 8, selector & 0x80 == 0);
     assert_eq!(
         (
             params.incoming.window_bits,
@@ -53,28 +38,10 @@ fn the_fuzz_input_is_too_large_for_65536_and_fits_65537() {
     }
 }
 
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// A client and server session with `max_len`, the client offering the
 /// window and context mode.
 fn pair(bits: u8, takeover: bool, max_len: usize) -> (Session, Session) {
-    let config = DeflateConfig {
-        max_window_bits: Some(bits),
-        request_max_window_bits: Some(bits),
-        no_context_takeover: !takeover,
-        request_no_context_takeover: !takeover,
-        ..DeflateConfig::default()
-    };
+    let config = config(bits, takeover);
     let mut client = Session::client(config.clone(), Some(max_len));
     let server = Session::server(config.clone(), &[client.offer()], Some(max_len)).unwrap();
     assert!(client.activate(server.response().unwrap()));
@@ -108,7 +75,7 @@ fn every_path_refuses_one_byte_over_max_length() {
                 for len in [MAX, MAX + 1] {
                     let (_, server) = pair(bits, takeover, MAX);
                     // Our own compressor with the client's parameters.
-                    let mut peer = Compressor::new(&params(bits, takeover));
+                    let mut peer = Compressor::new(&session_params(bits, takeover));
                     for later in [false, true] {
                         let wire = peer.compress(&plain[..len]).unwrap();
                         let (out, path) = inflate(&server, &wire);

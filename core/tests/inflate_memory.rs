@@ -4,9 +4,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use websocket_extensions_core::deflate::{
-    Compressor, Decompressor, DirectionParams, InflateError, SessionParams, Strategy,
-};
+use websocket_extensions_core::deflate::{Compressor, Decompressor, InflateError, SessionParams};
+use websocket_extensions_core::test_support::session_params;
 
 struct Counting;
 
@@ -44,16 +43,9 @@ static ALLOCATOR: Counting = Counting;
 
 #[test]
 fn a_50_mib_zero_bomb_against_1_mib_stays_near_1_mib() {
-    let direction = DirectionParams {
-        window_bits: 15,
-        context_takeover: false,
-    };
     let params = SessionParams {
-        outgoing: direction,
-        incoming: direction,
         level: 9,
-        mem_level: 8,
-        strategy: Strategy::Default,
+        ..session_params(15, false)
     };
     let bomb = Compressor::new(&params)
         .compress(&vec![0u8; 50 << 20])

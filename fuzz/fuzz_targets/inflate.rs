@@ -4,7 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use websocket_extensions_core::deflate::{Decompressor, DirectionParams, SessionParams, Strategy};
+use websocket_extensions_core::deflate::Decompressor;
+use websocket_extensions_core::test_support::session_params;
 
 const MAX_LEN: usize = 64 * 1024;
 
@@ -12,19 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, message)) = data.split_first() else {
         return;
     };
-    let params = SessionParams {
-        outgoing: DirectionParams {
-            window_bits: 15,
-            context_takeover: true,
-        },
-        incoming: DirectionParams {
-            window_bits: 8 + selector % 8,
-            context_takeover: selector & 0x80 == 0,
-        },
-        level: -1,
-        mem_level: 8,
-        strategy: Strategy::Default,
-    };
+    let params = session_params(8 + selector % 8, selector & 0x80 == 0);
     let mut inflater = Decompressor::new(&params);
     // The same bytes twice: the second message runs on whatever context the
     // first one left.

@@ -757,57 +757,12 @@ fn feed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deflate::negotiate::DirectionParams;
     use crate::deflate::puff;
+    use crate::test_support::{json_like, random_bytes, session_params};
     use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
     use proptest::prelude::{
         any, prop_assert, prop_assert_eq, prop_oneof, proptest, Strategy as _,
     };
-
-    fn direction(window_bits: u8, context_takeover: bool) -> DirectionParams {
-        DirectionParams {
-            window_bits,
-            context_takeover,
-        }
-    }
-
-    /// A session whose outgoing and incoming directions are alike, so that a
-    /// compressor and a decompressor made from it talk to each other.
-    fn loopback(window_bits: u8, context_takeover: bool) -> SessionParams {
-        SessionParams {
-            outgoing: direction(window_bits, context_takeover),
-            incoming: direction(window_bits, context_takeover),
-            level: -1,
-            mem_level: 8,
-            strategy: Strategy::Default,
-        }
-    }
-
-    fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
-
-    fn json_like(len: usize) -> Vec<u8> {
-        let mut s = String::new();
-        let mut i = 0u32;
-        while s.len() < len {
-            s.push_str(&format!(
-                "{{\"id\":{i},\"channel\":\"/meta/connect\",\"clientId\":\"c{}\",\"ok\":true}},",
-                i.wrapping_mul(2654435761) % 100_000
-            ));
-            i += 1;
-        }
-        s.truncate(len);
-        s.into_bytes()
-    }
 
     const SIZES: [usize; 7] = [0, 1, 125, 126, 65535, 65536, 1 << 20];
 
@@ -863,12 +818,12 @@ mod tests {
     fn round_trips_every_size_window_and_context_mode() {
         for window_bits in 9..=15 {
             for takeover in [true, false] {
-                let params = loopback(window_bits, takeover);
+                let params = session_params(window_bits, takeover);
                 let mut compressor = Compressor::new(&params);
                 let mut decompressor = Decompressor::new(&params);
                 let mut peer = Decompress::new_with_window_bits(false, window_bits);
                 for (i, &size) in SIZES.iter().enumerate() {
-                    for input in [random_bytes(size, i as u64 + 7), json_like(size)] {
+                    for input in [random_bytes(size, i as u64 + 7), json_like(size, 0)] {
                         // Twice, so that the second one can refer to the first.
                         for _ in 0..2 {
                             let message = compressor.compress(&input).unwrap();
@@ -892,7 +847,7 @@ mod tests {
         ]
         .iter()
         .flat_map(|&len| repeats(len, 2))
-        .chain(json_like(20_000))
+        .chain(json_like(20_000, 0))
         .collect()
     }
 
@@ -904,7 +859,7 @@ mod tests {
                 for level in [1, 6, 9] {
                     let params = SessionParams {
                         level,
-                        ..loopback(window_bits, takeover)
+                        ..session_params(window_bits, takeover)
                     };
                     let mut compressor = Compressor::new(&params);
                     let messages: Vec<Vec<u8>> = (0..2)
@@ -922,9 +877,9 @@ mod tests {
 
     #[test]
     fn context_takeover_lets_a_repeated_message_shrink() {
-        let input = json_like(2000);
-        let mut with = Compressor::new(&loopback(15, true));
-        let mut without = Compressor::new(&loopback(15, false));
+        let input = json_like(2000, 0);
+        let mut with = Compressor::new(&session_params(15, true));
+        let mut without = Compressor::new(&session_params(15, false));
         let (first, second) = (
             with.compress(&input).unwrap(),
             with.compress(&input).unwrap(),
@@ -940,7 +895,7 @@ mod tests {
     #[test]
     fn an_empty_message_is_a_single_zero_byte() {
         for takeover in [true, false] {
-            let params = loopback(15, takeover);
+            let params = session_params(15, takeover);
             let mut compressor = Compressor::new(&params);
             let mut decompressor = Decompressor::new(&params);
             for input in [&b""[..], b"abc", b"", b"", b"abc"] {
@@ -955,10 +910,10 @@ mod tests {
 
     #[test]
     fn an_empty_payload_decompresses_to_an_empty_message() {
-        let mut decompressor = Decompressor::new(&loopback(15, true));
+        let mut decompressor = Decompressor::new(&session_params(15, true));
         assert_eq!(decompressor.decompress(&[], None).unwrap(), b"");
         assert_eq!(decompressor.decompress(&[], Some(0)).unwrap(), b"");
-        let mut compressor = Compressor::new(&loopback(15, true));
+        let mut compressor = Compressor::new(&session_params(15, true));
         let message = compressor.compress(b"hello").unwrap();
         assert_eq!(decompressor.decompress(&message, None).unwrap(), b"hello");
     }
@@ -968,7 +923,7 @@ mod tests {
         // Raw streams are accepted with 8 bits, but the window is not
         // enforced: a match 20 000 bytes back still decodes.
         let input = repeats(20_000, 1);
-        let mut wide = Compressor::new(&loopback(15, true));
+        let mut wide = Compressor::new(&session_params(15, true));
         let message = [wide.compress(&input).unwrap(), TRAILER.to_vec()].concat();
         let mut inflate = Inflate::new(false, 8);
         let mut out = vec![0u8; input.len() + 1];
@@ -982,7 +937,7 @@ mod tests {
         let input: Vec<u8> = [100, 250, 256, 300, 511]
             .iter()
             .flat_map(|&len| repeats(len, 4))
-            .chain(json_like(5000))
+            .chain(json_like(5000, 0))
             .collect();
         for level in -1..=9 {
             for strategy in [
@@ -997,7 +952,7 @@ mod tests {
                         level,
                         mem_level,
                         strategy,
-                        ..loopback(8, takeover)
+                        ..session_params(8, takeover)
                     };
                     let mut compressor = Compressor::new(&params);
                     let messages: Vec<Vec<u8>> = (0..2)
@@ -1022,15 +977,15 @@ mod tests {
             .compress_vec(&input, &mut message, FlushCompress::Sync)
             .unwrap();
         message.truncate(message.len() - TRAILER.len());
-        let mut decompressor = Decompressor::new(&loopback(8, true));
+        let mut decompressor = Decompressor::new(&session_params(8, true));
         assert!(decompressor.decompress(&message, None).unwrap() == input);
     }
 
     #[test]
     fn max_len_bounds_the_output_exactly() {
-        let input = json_like(10_000);
+        let input = json_like(10_000, 0);
         for takeover in [true, false] {
-            let params = loopback(15, takeover);
+            let params = session_params(15, takeover);
             let mut compressor = Compressor::new(&params);
             let message = compressor.compress(&input).unwrap();
             let mut fits = Decompressor::new(&params);
@@ -1052,11 +1007,11 @@ mod tests {
     fn a_zero_bomb_stops_at_max_len() {
         let mut compressor = Compressor::new(&SessionParams {
             level: 9,
-            ..loopback(15, false)
+            ..session_params(15, false)
         });
         let bomb = compressor.compress(&vec![0u8; 50 << 20]).unwrap();
         assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
-        let mut decompressor = Decompressor::new(&loopback(15, false));
+        let mut decompressor = Decompressor::new(&session_params(15, false));
         assert_eq!(
             decompressor.decompress(&bomb, Some(1 << 20)),
             Err(InflateError::TooLarge)
@@ -1077,7 +1032,7 @@ mod tests {
             ),
         ];
         for (input, reason) in table {
-            let mut decompressor = Decompressor::new(&loopback(15, true));
+            let mut decompressor = Decompressor::new(&session_params(15, true));
             assert_eq!(
                 decompressor.decompress(input, None),
                 Err(InflateError::Corrupt(reason.to_string())),
@@ -1088,12 +1043,12 @@ mod tests {
 
     #[test]
     fn a_reference_past_the_history_is_an_error() {
-        let input = json_like(2000);
-        let mut compressor = Compressor::new(&loopback(15, true));
+        let input = json_like(2000, 0);
+        let mut compressor = Compressor::new(&session_params(15, true));
         compressor.compress(&input).unwrap();
         let second = compressor.compress(&input).unwrap();
         // A decompressor that never saw the first message.
-        let mut decompressor = Decompressor::new(&loopback(15, true));
+        let mut decompressor = Decompressor::new(&session_params(15, true));
         assert_eq!(
             decompressor.decompress(&second, None),
             Err(InflateError::Corrupt(
@@ -1103,11 +1058,11 @@ mod tests {
     }
 
     fn truncations_that_decode(input: &[u8]) -> usize {
-        let mut compressor = Compressor::new(&loopback(15, false));
+        let mut compressor = Compressor::new(&session_params(15, false));
         let message = compressor.compress(input).unwrap();
         (1..message.len())
             .filter(|&len| {
-                let mut decompressor = Decompressor::new(&loopback(15, false));
+                let mut decompressor = Decompressor::new(&session_params(15, false));
                 match decompressor.decompress(&message[..len], None) {
                     Err(InflateError::Corrupt(_)) => false,
                     Ok(out) => out.len() <= input.len(),
@@ -1124,7 +1079,7 @@ mod tests {
         let message = [
             0xeb, 0x05, 0x88, 0x66, 0x6d, 0x08, 0xf5, 0x8f, 0x48, 0x9f, 0x09, 0x5c, 0x5b, 0xec,
         ];
-        let mut decompressor = Decompressor::new(&loopback(15, true));
+        let mut decompressor = Decompressor::new(&session_params(15, true));
         assert!(matches!(
             decompressor.decompress(&message, None),
             Err(InflateError::Corrupt(_))
@@ -1139,7 +1094,7 @@ mod tests {
             .compress(b"final", &mut out, DeflateFlush::Finish)
             .unwrap();
         let length = compressor.total_out() as usize;
-        let mut decompressor = Decompressor::new(&loopback(15, true));
+        let mut decompressor = Decompressor::new(&session_params(15, true));
         assert_eq!(
             decompressor.decompress(&out[..length], None).unwrap(),
             b"final"
@@ -1148,7 +1103,7 @@ mod tests {
 
     #[test]
     fn a_truncated_message_is_an_error() {
-        for input in [json_like(3000), json_like(20_000), b"a".to_vec()] {
+        for input in [json_like(3000, 0), json_like(20_000, 0), b"a".to_vec()] {
             assert_eq!(truncations_that_decode(&input), 0);
         }
     }
@@ -1164,7 +1119,7 @@ mod tests {
     #[test]
     fn a_final_block_ends_the_stream_and_the_next_message_starts_one() {
         let mut peer = Compress::new_with_window_bits(Compression::default(), false, 15);
-        let mut decompressor = Decompressor::new(&loopback(15, true));
+        let mut decompressor = Decompressor::new(&session_params(15, true));
         for text in [&b"first message"[..], b"second message"] {
             peer.reset();
             let mut message = Vec::with_capacity(256);
@@ -1177,7 +1132,7 @@ mod tests {
     #[test]
     fn after_an_error_context_takeover_fails_and_no_takeover_recovers() {
         for takeover in [true, false] {
-            let params = loopback(15, takeover);
+            let params = session_params(15, takeover);
             let mut compressor = Compressor::new(&params);
             let mut decompressor = Decompressor::new(&params);
             assert!(decompressor.decompress(&[0xff, 0xff], None).is_err());
@@ -1194,7 +1149,7 @@ mod tests {
 
     #[test]
     fn too_large_also_loses_the_context() {
-        let params = loopback(15, true);
+        let params = session_params(15, true);
         let mut compressor = Compressor::new(&params);
         let mut decompressor = Decompressor::new(&params);
         let message = compressor.compress(&[7u8; 100]).unwrap();
@@ -1209,7 +1164,7 @@ mod tests {
     #[test]
     fn state_is_allocated_lazily_and_released() {
         for takeover in [true, false] {
-            let params = loopback(12, takeover);
+            let params = session_params(12, takeover);
             let mut compressor = Compressor::new(&params);
             let mut decompressor = Decompressor::new(&params);
             assert!(!compressor.is_allocated() && !decompressor.is_allocated());
@@ -1245,10 +1200,10 @@ mod tests {
     fn conversation(count: usize) -> Vec<Vec<u8>> {
         (0..count)
             .map(|i| match i % 4 {
-                0 => json_like(600 + i * 37),
+                0 => json_like(600 + i * 37, 0),
                 1 => random_bytes(300 + i * 13, i as u64 + 1),
-                2 => json_like(1500),
-                _ => [json_like(200), random_bytes(100, 3)].concat(),
+                2 => json_like(1500, 0),
+                _ => [json_like(200, 0), random_bytes(100, 3)].concat(),
             })
             .collect()
     }
@@ -1257,7 +1212,7 @@ mod tests {
     fn resting_compressors_stay_one_stream_for_an_independent_decoder() {
         for window_bits in 8..=15u8 {
             for takeover in [true, false] {
-                let params = loopback(window_bits, takeover);
+                let params = session_params(window_bits, takeover);
                 let mut resting = Compressor::new(&params);
                 let mut live = Compressor::new(&params);
                 // zlib inflates what a peer held to 8 bits sends with 9.
@@ -1300,7 +1255,7 @@ mod tests {
     fn resting_decompressors_decode_an_independent_encoders_stream() {
         for window_bits in 8..=15u8 {
             for takeover in [true, false] {
-                let params = loopback(window_bits, takeover);
+                let params = session_params(window_bits, takeover);
                 let mut decompressor = Decompressor::new(&params);
                 // zlib compresses with 9 when asked for 8.
                 let mut peer = Compress::new_with_window_bits(
@@ -1335,9 +1290,9 @@ mod tests {
         // matches reach past 1024 bytes.
         let input = repeats(2000, 2);
         let mut peer = Compress::new_with_window_bits(Compression::default(), false, 15);
-        let mut decompressor = Decompressor::new(&loopback(10, true));
+        let mut decompressor = Decompressor::new(&session_params(10, true));
         let mut message = Vec::with_capacity(16 * 1024);
-        peer.compress_vec(&json_like(500), &mut message, FlushCompress::Sync)
+        peer.compress_vec(&json_like(500, 0), &mut message, FlushCompress::Sync)
             .unwrap();
         message.truncate(message.len() - TRAILER.len());
         decompressor.decompress(&message, None).unwrap();
@@ -1354,7 +1309,7 @@ mod tests {
 
     #[test]
     fn a_released_resting_decompressor_has_lost_the_context() {
-        let params = loopback(15, true);
+        let params = session_params(15, true);
         let mut compressor = Compressor::new(&params);
         let mut decompressor = Decompressor::new(&params);
         for _ in 0..2 {
@@ -1381,7 +1336,7 @@ mod tests {
                 level,
                 mem_level,
                 strategy: Strategy::from_number(f64::from(strategy)).unwrap(),
-                ..loopback(bits, takeover)
+                ..session_params(bits, takeover)
             },
         )
     }
@@ -1407,7 +1362,7 @@ mod tests {
             messages in proptest::collection::vec(
                 prop_oneof![
                     proptest::collection::vec(any::<u8>(), 0..2000),
-                    (0usize..5000).prop_map(json_like),
+                    (0usize..5000).prop_map(|len| json_like(len, 0)),
                 ],
                 1..5,
             ),

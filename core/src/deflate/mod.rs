@@ -21,27 +21,7 @@ pub use negotiate::{client_activate, client_offer, server_accept, DirectionParam
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn configs() -> Vec<DeflateConfig> {
-        let bits = [None, Some(8), Some(9), Some(11), Some(15)];
-        let mut all = Vec::new();
-        for (no_context_takeover, request_no_context_takeover) in
-            [(false, false), (true, false), (false, true), (true, true)]
-        {
-            for max_window_bits in bits {
-                for request_max_window_bits in bits {
-                    all.push(DeflateConfig {
-                        no_context_takeover,
-                        max_window_bits,
-                        request_no_context_takeover,
-                        request_max_window_bits,
-                        ..DeflateConfig::default()
-                    });
-                }
-            }
-        }
-        all
-    }
+    use crate::test_support::configs;
 
     /// Text whose repeats lie 200 and 600 bytes back.
     fn message(seed: u8) -> Vec<u8> {
@@ -71,7 +51,7 @@ mod tests {
 
     #[test]
     fn negotiated_sessions_exchange_messages_the_receiver_can_decode() {
-        let configs = configs();
+        let configs = configs(&[None, Some(8), Some(9), Some(11), Some(15)]);
         for (i, client) in configs.iter().enumerate() {
             for (j, server) in configs.iter().enumerate() {
                 if (i + j) % 4 != 0 {

@@ -3,9 +3,9 @@
 //! and the maxLength bound.
 
 use super::codec::{Compressor, Decompressor, InflateError};
-use super::config::DeflateConfig;
 use super::negotiate::{client_activate, client_offer, server_accept, SessionParams};
 use super::puff;
+use crate::test_support::{config, random_bytes};
 use flate2::{Compress, Compression, FlushCompress};
 use proptest::prelude::{prop_assert_eq, proptest};
 
@@ -16,13 +16,7 @@ const RFC_FINAL_BLOCK_HELLO: [u8; 8] = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00
 /// The parameters each side of a negotiation ends with, when the client
 /// asks for `bits` and context takeover (or not) in both directions.
 fn negotiated(bits: u8, takeover: bool) -> [(&'static str, SessionParams); 2] {
-    let config = DeflateConfig {
-        max_window_bits: Some(bits),
-        request_max_window_bits: Some(bits),
-        no_context_takeover: !takeover,
-        request_no_context_takeover: !takeover,
-        ..DeflateConfig::default()
-    };
+    let config = config(bits, takeover);
     let (server, response) = server_accept(&config, &[client_offer(&config)]).unwrap();
     let client = client_activate(&config, &response).unwrap();
     for params in [&server, &client] {
@@ -39,18 +33,6 @@ fn peer_of(params: &SessionParams) -> Compressor {
         incoming: params.outgoing,
         ..*params
     })
-}
-
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// DEFLATE bits, least significant first; Huffman codes most significant
