@@ -145,9 +145,11 @@ export declare function containerReserve(id: number, index: number): string | nu
  * session for the first acceptable offer, serializes its response and sets
  * up the pipeline, as `generateResponse` does one step at a time. Returns -1
  * for an invalid header, 0 when nothing was negotiated (the pipeline is then
- * empty), or what was negotiated.
+ * empty), or the response; the message frames may then carry the
+ * extension's RSV bits. The container keeps the session until its first
+ * message (`containerTakeSession`).
  */
-export declare function containerRespondDeflate(id: number, header: string, ext: DeflateExtension, maxLength?: number | undefined | null): number | DeflateHandshake
+export declare function containerRespondDeflate(id: number, header: string, ext: DeflateExtension, maxLength?: number | undefined | null): number | string
 
 /**
  * Sets up the pipeline with the given extensions in pipeline order and
@@ -160,6 +162,12 @@ export declare function containerSetPipeline(id: number, active: Array<number>):
  * otherwise the first action when `take`, else 0.
  */
 export declare function containerSubmit(id: number, dir: number, slot: number, take: boolean): number
+
+/**
+ * Puts the session `containerRespondDeflate` kept into the session table,
+ * for its first message; returns its number.
+ */
+export declare function containerTakeSession(id: number): number
 
 /**
  * Gives back the bits `containerReserve` just took, when the extension's
@@ -196,16 +204,6 @@ export declare function deflateGenerateOffer(id: number): string
 
 /** The server's response, as JSON params. */
 export declare function deflateGenerateResponse(id: number): string | null
-
-/**
- * What the one-call server handshake negotiated: the deflate session's
- * number, the response header, and the RSV bits message frames may carry.
- */
-export interface DeflateHandshake {
-  codec: number
-  response: string
-  rsv: number
-}
 
 /** The text of the last error code returned by compress or decompress. */
 export declare function deflateLastError(id: number): string | null

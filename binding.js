@@ -868,6 +868,7 @@ module.exports.containerReserve = nativeBinding.containerReserve
 module.exports.containerRespondDeflate = nativeBinding.containerRespondDeflate
 module.exports.containerSetPipeline = nativeBinding.containerSetPipeline
 module.exports.containerSubmit = nativeBinding.containerSubmit
+module.exports.containerTakeSession = nativeBinding.containerTakeSession
 module.exports.containerUnreserve = nativeBinding.containerUnreserve
 module.exports.deflateActivate = nativeBinding.deflateActivate
 module.exports.deflateClose = nativeBinding.deflateClose

@@ -8,8 +8,8 @@
 
 const native = require('../binding')
 const { parseHeader, serializeParams, headerText, invalidHeader } = require('./parser')
-const { Pipeline, cell, OUTGOING, INCOMING } = require('./pipeline')
-const { DeflateSession, nativeConfig, maxLengthOf } = require('./deflate')
+const { Pipeline, cell, heldCell, OUTGOING, INCOMING } = require('./pipeline')
+const { nativeConfig, maxLengthOf } = require('./deflate')
 
 // Frees a container's native state once its pipeline is collected: the
 // pipeline, not the container, is what a session's pending callback holds.
@@ -22,6 +22,8 @@ class Extensions {
     // a container with no extensions (most of websocket-driver's) never
     // needs any, and never pays for it.
     this._container = null
+    // The RSV bits of the first extension (bit 0 for RSV1).
+    this._firstRsv = 0
     this._extensions = []
     this._offered = []
     this._rsv1 = this._rsv2 = this._rsv3 = false
@@ -50,6 +52,7 @@ class Extensions {
     if (this._container === null) {
       // The first extension is registered as the state is made: one call.
       this._container = native.containerNewWith(ext.name, bits)
+      this._firstRsv = bits
       freeContainers.register(this._pipeline, this._container)
     } else {
       const error = native.containerAdd(this._container, ext.name, bits)
@@ -141,18 +144,19 @@ class Extensions {
   // generateResponse when the only registered extension is this package's
   // deflate: the whole negotiation is one native call (see
   // containerRespondDeflate in src/lib.rs), with the same outcome as the steps
-  // above.
+  // above. The native state keeps the session until its first message
+  // (heldCell), and frames may carry the extension's RSV bits.
   _respondDeflate (header, config) {
-    const result = native.containerRespondDeflate(this._container, headerText(header), config, maxLengthOf(this._options))
-    if (result === -1) throw invalidHeader(header)
-    if (result === 0) {
+    const response = native.containerRespondDeflate(this._container, headerText(header), config, maxLengthOf(this._options))
+    if (response === -1) throw invalidHeader(header)
+    if (response === 0) {
       this._setRsv(0)
       this._pipeline.setup(this._container, [])
       return null
     }
-    this._setRsv(result.rsv)
-    this._pipeline.setup(this._container, [cell(this._extensions[0], new DeflateSession(result.codec))])
-    return result.response
+    this._setRsv(this._firstRsv)
+    this._pipeline.setup(this._container, [heldCell(this._extensions[0])])
+    return response
   }
 
   _setPipeline (cells, active) {

@@ -598,16 +598,23 @@ fn response_line(session: &Session, name: &str) -> Option<String> {
 
 /// For the container's one-call server handshake (src/lib.rs): a server
 /// session of extension `ext` for the first acceptable of `offers`, and its
-/// response serialized under `name`; None when no offer is acceptable.
+/// response serialized under `name`; None when no offer is acceptable. The
+/// container keeps the session until its first message (`adopt_session`).
 pub(crate) fn server_handshake(
     ext: &DeflateExtension,
     offers: &[Params],
     max_length: Option<f64>,
     name: &str,
-) -> Option<(u32, String)> {
+) -> Option<(Session, String)> {
     let session = Session::server(ext.config.clone(), offers, max_len(max_length))?;
     let line = response_line(&session, name).unwrap_or_default();
-    Some((insert_session(session), line))
+    Some((session, line))
+}
+
+/// Puts a session the container kept since the handshake into this
+/// thread's table; returns its number.
+pub(crate) fn adopt_session(session: Session) -> u32 {
+    insert_session(session)
 }
 
 /// The text of the last error code returned by compress or decompress.

@@ -40,6 +40,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::cell::RefCell;
 use table::Table;
+use websocket_extensions_core::deflate::session::Session;
 use websocket_extensions_core::parser;
 use websocket_extensions_core::pipeline::{Action, Direction, Pipeline};
 use websocket_extensions_core::registry::{response_plan_json, ExtensionInfo, Registry};
@@ -161,6 +162,11 @@ fn direction(dir: u32) -> Result<Direction> {
 struct Container {
     registry: Registry,
     pipeline: Pipeline,
+    /// The deflate session of cell 0 negotiated by `containerRespondDeflate`,
+    /// kept here until its first message (`containerTakeSession`): a
+    /// connection closed before any message never puts it in the session
+    /// table, and its close needs no call into JavaScript.
+    held: Option<Session>,
 }
 
 impl Container {
@@ -168,9 +174,18 @@ impl Container {
         if !take {
             return 0.0;
         }
-        match self.pipeline.next_action() {
-            Some(action) => pack(action, self.pipeline.has_actions()),
-            None => 0.0,
+        loop {
+            match self.pipeline.next_action() {
+                // A session still held here closes here: JavaScript never
+                // had it.
+                Some(Action::CloseSession { cell: 0 }) if self.held.is_some() => {
+                    if let Some(mut session) = self.held.take() {
+                        session.close();
+                    }
+                }
+                Some(action) => return pack(action, self.pipeline.has_actions()),
+                None => return 0.0,
+            }
         }
     }
 }
@@ -274,34 +289,28 @@ pub fn container_unreserve(id: u32, index: u32) -> Result<()> {
     })
 }
 
-/// What the one-call server handshake negotiated: the deflate session's
-/// number, the response header, and the RSV bits message frames may carry.
-#[napi(object)]
-pub struct DeflateHandshake {
-    pub codec: u32,
-    pub response: String,
-    pub rsv: u32,
-}
-
 /// The server's side of a negotiation in one call, for a container whose
 /// only registered extension (index 0) is this package's deflate `ext`:
 /// parses the client's offers, takes the extension's RSV bits, makes the
 /// session for the first acceptable offer, serializes its response and sets
 /// up the pipeline, as `generateResponse` does one step at a time. Returns -1
 /// for an invalid header, 0 when nothing was negotiated (the pipeline is then
-/// empty), or what was negotiated.
+/// empty), or the response; the message frames may then carry the
+/// extension's RSV bits. The container keeps the session until its first
+/// message (`containerTakeSession`).
 #[napi(catch_unwind, js_name = "containerRespondDeflate")]
 pub fn container_respond_deflate(
     id: u32,
     header: String,
     ext: &deflate_binding::DeflateExtension,
     max_length: Option<f64>,
-) -> Result<Either<i32, DeflateHandshake>> {
+) -> Result<Either<i32, String>> {
     with_container(id, |container| {
         let Ok(offers) = parser::parse_header(&header) else {
             return Ok(Either::A(-1));
         };
         container.pipeline = Pipeline::new(0);
+        container.held = None;
         let Some((index, mine)) = container
             .registry
             .offers_by_extension(&offers)
@@ -314,21 +323,31 @@ pub fn container_respond_deflate(
             return Ok(Either::A(0));
         }
         let params: Vec<parser::Params> = mine.iter().map(|o| o.params.clone()).collect();
-        let Some(name) = container.registry.name(index).map(str::to_owned) else {
+        let Some(name) = container.registry.name(index) else {
             return Ok(Either::A(0));
         };
-        let Some((codec, response)) =
-            deflate_binding::server_handshake(ext, &params, max_length, &name)
+        let Some((session, response)) =
+            deflate_binding::server_handshake(ext, &params, max_length, name)
         else {
             return Ok(Either::A(0));
         };
         container.registry.reserve(index);
         container.pipeline = Pipeline::new(1);
-        Ok(Either::B(DeflateHandshake {
-            codec,
-            response,
-            rsv: container.registry.allowed_rsv(&[index]),
-        }))
+        container.held = Some(session);
+        Ok(Either::B(response))
+    })
+}
+
+/// Puts the session `containerRespondDeflate` kept into the session table,
+/// for its first message; returns its number.
+#[napi(catch_unwind, js_name = "containerTakeSession")]
+pub fn container_take_session(id: u32) -> Result<u32> {
+    with_container(id, |container| {
+        container
+            .held
+            .take()
+            .map(deflate_binding::adopt_session)
+            .ok_or_else(|| Error::from_reason("permessage-deflate session is not active"))
     })
 }
 
@@ -339,6 +358,7 @@ pub fn container_set_pipeline(id: u32, active: Vec<u32>) -> Result<u32> {
     with_container(id, |container| {
         let active: Vec<usize> = active.into_iter().map(|i| i as usize).collect();
         container.pipeline = Pipeline::new(active.len());
+        container.held = None;
         Ok(container.registry.allowed_rsv(&active))
     })
 }

@@ -40,6 +40,16 @@ function cell (ext, session) {
   return { ext, session, codec: session instanceof DeflateSession ? session._codec : null }
 }
 
+// `codec` of a cell whose deflate session the container's native state still
+// holds (the one-call handshake, containerRespondDeflate): it becomes a
+// DeflateSession at its first message (_takeSession), and a connection closed
+// before any message closes it natively, without a DeflateSession at all.
+const HELD = -1
+
+function heldCell (ext) {
+  return { ext, session: null, codec: HELD }
+}
+
 function prefixError (error, name) {
   if (error === null || (typeof error !== 'object' && typeof error !== 'function')) return
   try {
@@ -252,11 +262,22 @@ class Pipeline {
     try {
       if (cell.codec === null) cell.session[METHODS[call.dir]](value, handler)
       else if (call.dir === INCOMING && !value.rsv1) handler(null, value)
-      else processMessage(cell.codec, call.dir, value, handler)
+      else {
+        if (cell.codec === HELD) this._takeSession(cell)
+        processMessage(cell.codec, call.dir, value, handler)
+      }
     } catch (error) {
       handler(error)
     }
     call.sync = false
+  }
+
+  // The deflate session the container held since the handshake, for its
+  // first message.
+  _takeSession (cell) {
+    const codec = native.containerTakeSession(this._container)
+    cell.session = new DeflateSession(codec)
+    cell.codec = codec
   }
 
   // Tells the core that a session answered. Returns the next action when
@@ -373,4 +394,4 @@ class Pipeline {
   }
 }
 
-module.exports = { Pipeline, cell, OUTGOING, INCOMING }
+module.exports = { Pipeline, cell, heldCell, OUTGOING, INCOMING }
