@@ -120,10 +120,16 @@ function addBaseline (dir) {
   DEFLATE.baseline = require(path.join(root, 'deflate.js'))
   PAIRS.baseline = () => containerPair('baseline')
   const { execFileSync } = require('child_process')
+  // A checkout that is no longer a git work tree may name its commit in a
+  // file REVISION.
   let commit = 'unknown commit'
   try {
-    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
-  } catch (error) {}
+    commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  } catch (error) {
+    const fs = require('fs')
+    const file = path.join(root, 'REVISION')
+    if (fs.existsSync(file)) commit = fs.readFileSync(file, 'utf8').trim().slice(0, 7)
+  }
   LABELS.baseline = DEFLATE_LABELS.baseline = 'websocket-extensions-rs at ' + commit
   return { dir: root, commit, label: LABELS.baseline }
 }

@@ -56,7 +56,7 @@ const baseline = baselineDir ? addBaseline(baselineDir) : null
 
 const PLAN = quick
   ? { pipeline: 100000, pipelineAsync: 30000, rsv: 1000000, handshake: 3000, burstPairs: 5000, sizes: [[128, 3000], [4096, 800], [65536, 80], [1048576, 8]], rotation: 600, echo: 600, wakePairs: 200, memoryPairs: [1000] }
-  : { pipeline: 500000, pipelineAsync: 100000, rsv: 5000000, handshake: 20000, burstPairs: 5000, sizes: [[128, 20000], [4096, 4000], [65536, 400], [1048576, 32]], rotation: 3000, echo: 3000, wakePairs: 1000, memoryPairs: [1000, 5000] }
+  : { pipeline: 500000, pipelineAsync: 100000, rsv: 5000000, handshake: 20000, burstPairs: 5000, sizes: [[128, 20000], [4096, 4000], [65536, 400], [1048576, 32]], rotation: 2000, echo: 1500, wakePairs: 1000, memoryPairs: [1000, 5000] }
 if (option('memory-pairs')) PLAN.memoryPairs = String(option('memory-pairs')).split(',').map(Number)
 const ROTATION_PAIRS = [1, 100, 1000]
 const ECHO_CONNECTIONS = [1, 200]
