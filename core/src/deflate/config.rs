@@ -51,10 +51,16 @@ pub struct DeflateConfig {
     /// `liveStates`: how many sessions of a thread may keep their zlib
     /// states between messages; beyond it the least recently used rest.
     pub live_states: usize,
+    /// `restAfter`: milliseconds after its last message at which a session
+    /// rests whatever the budget; 0 never.
+    pub rest_after: u64,
 }
 
 /// The default `liveStates`: see the README's memory figures.
 pub const DEFAULT_LIVE_STATES: usize = 64;
+
+/// The default `restAfter`, in milliseconds: see the README.
+pub const DEFAULT_REST_AFTER: u64 = 30_000;
 
 impl Default for DeflateConfig {
     /// Node's zlib defaults: `Z_DEFAULT_COMPRESSION`, `Z_DEFAULT_MEMLEVEL`, `Z_DEFAULT_STRATEGY`.
@@ -69,6 +75,7 @@ impl Default for DeflateConfig {
             request_max_window_bits: None,
             threshold: 0,
             live_states: DEFAULT_LIVE_STATES,
+            rest_after: DEFAULT_REST_AFTER,
         }
     }
 }
@@ -129,10 +136,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The keys permessage-deflate 0.1.7 accepts, and this package's own
-/// (`threshold`, `liveStates`). `zlib` there replaces Node's zlib module;
+/// (`threshold`, `liveStates`, `restAfter`). `zlib` there replaces Node's zlib module;
 /// here it is accepted for compatibility and ignored, since the compression
 /// runs natively.
-pub const VALID_OPTIONS: [&str; 10] = [
+pub const VALID_OPTIONS: [&str; 11] = [
     "level",
     "memLevel",
     "strategy",
@@ -143,6 +150,7 @@ pub const VALID_OPTIONS: [&str; 10] = [
     "zlib",
     "threshold",
     "liveStates",
+    "restAfter",
 ];
 
 impl DeflateConfig {
@@ -192,6 +200,7 @@ impl DeflateConfig {
                 }
                 "threshold" => config.threshold = count(value, "threshold")?,
                 "liveStates" => config.live_states = count(value, "liveStates")?,
+                "restAfter" => config.rest_after = count(value, "restAfter")? as u64,
                 _ => {} // "zlib"
             }
         }
@@ -287,6 +296,7 @@ mod tests {
             ("requestMaxWindowBits", Number(15.0)),
             ("threshold", Number(128.0)),
             ("liveStates", Number(0.0)),
+            ("restAfter", Number(250.0)),
         ])
         .unwrap();
         assert_eq!(
@@ -301,6 +311,7 @@ mod tests {
                 request_max_window_bits: Some(15),
                 threshold: 128,
                 live_states: 0,
+                rest_after: 250,
             }
         );
     }
@@ -363,6 +374,8 @@ mod tests {
             ("threshold", Number(1.5), "Invalid value for option threshold: 1.5 (expected an integer from 0 to 4294967295)"),
             ("liveStates", Bool(true), "Invalid value for option liveStates: true (expected an integer from 0 to 4294967295)"),
             ("liveStates", Number(f64::INFINITY), "Invalid value for option liveStates: Infinity (expected an integer from 0 to 4294967295)"),
+            ("restAfter", Number(-1.0), "Invalid value for option restAfter: -1 (expected an integer from 0 to 4294967295)"),
+            ("restAfter", Other("string".into()), "Invalid value for option restAfter: a value of type string (expected an integer from 0 to 4294967295)"),
         ];
         for (key, value, message) in table {
             assert_eq!(

@@ -8,6 +8,8 @@ use crate::deflate::{
 };
 use crate::offload::{Codec, Inline, Job, Lane};
 use crate::parser::Params;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Messages at least this large are compressed on a worker thread. Below it,
@@ -88,9 +90,25 @@ pub struct Session {
     closed: bool,
 }
 
+/// Sessions not yet dropped, on every thread of the process.
+static SESSIONS_ALIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many sessions exist in the process, on every thread: a figure for
+/// operators, and the proof that a thread's sessions go with it.
+pub fn sessions_alive() -> usize {
+    SESSIONS_ALIVE.load(Ordering::Relaxed)
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        SESSIONS_ALIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Session {
     /// A client session, not active until [`Session::activate`].
     pub fn client(config: DeflateConfig, max_len: Option<usize>) -> Session {
+        SESSIONS_ALIVE.fetch_add(1, Ordering::Relaxed);
         Session {
             config,
             role: Role::Client,
@@ -109,6 +127,7 @@ impl Session {
         max_len: Option<usize>,
     ) -> Option<Session> {
         let (params, response) = server_accept(&config, offers)?;
+        SESSIONS_ALIVE.fetch_add(1, Ordering::Relaxed);
         let mut session = Session {
             config,
             role: Role::Server,
@@ -222,6 +241,12 @@ impl Session {
         self.config.live_states
     }
 
+    /// How long after its last message this session rests whatever the
+    /// budget (`restAfter`, milliseconds), or `None` (0: never).
+    pub fn rest_after(&self) -> Option<u64> {
+        Some(self.config.rest_after).filter(|&ms| ms > 0)
+    }
+
     /// Frees both codecs (at once, or after the work on a worker is done).
     pub fn close(&mut self) {
         self.closed = true;
@@ -229,6 +254,151 @@ impl Session {
             lanes.outgoing.close();
             lanes.incoming.close();
         }
+    }
+}
+
+/// One thread's sessions that may hold zlib states, least recently used
+/// first, with the time each last worked: it picks the sessions that rest,
+/// either beyond the `liveStates` budget ([`LiveOrder::rest_beyond`]) or idle
+/// for their `restAfter` ([`LiveOrder::rest_idle`]). Times are milliseconds
+/// on a clock the caller reads (so tests inject it); sessions are named by
+/// small numbers, as the binding's table numbers them.
+#[derive(Default)]
+pub struct LiveOrder {
+    /// By stamp, oldest first. Stamps grow with each use, and so do the
+    /// times along the order.
+    order: BTreeMap<u64, LastUse>,
+    /// Each session's stamp in `order`, by its number.
+    stamps: Vec<Option<u64>>,
+    next: u64,
+    /// How many in `order` have a `restAfter`: the timer runs while any do.
+    timed: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LastUse {
+    id: u32,
+    at: u64,
+    rest_after: Option<u64>,
+}
+
+/// The idle sweep runs no more often than this fraction of the shortest
+/// `restAfter`, however the deadlines fall, so a session rests between its
+/// `restAfter` and an eighth more.
+const SWEEP_SLACK: u64 = 8;
+
+impl LiveOrder {
+    /// Session `id` worked at `now`: it becomes the most recently used.
+    pub fn touch(&mut self, id: u32, now: u64, rest_after: Option<u64>) {
+        let slot = id as usize;
+        if self.stamps.len() <= slot {
+            self.stamps.resize(slot + 1, None);
+        }
+        let newest = self.next.checked_sub(1);
+        if self.stamps[slot].is_some() && self.stamps[slot] == newest {
+            // A steady sender: no move in the order, only the time.
+            if let Some(last) = newest.and_then(|stamp| self.order.get_mut(&stamp)) {
+                self.timed -= usize::from(last.rest_after.is_some());
+                last.at = now;
+                last.rest_after = rest_after;
+                self.timed += usize::from(rest_after.is_some());
+            }
+            return;
+        }
+        self.forget(id);
+        self.push(LastUse {
+            id,
+            at: now,
+            rest_after,
+        });
+    }
+
+    fn push(&mut self, last: LastUse) {
+        let stamp = self.next;
+        self.next += 1;
+        self.timed += usize::from(last.rest_after.is_some());
+        self.stamps[last.id as usize] = Some(stamp);
+        self.order.insert(stamp, last);
+    }
+
+    /// Takes session `id` out of the order (it rested, closed or was freed).
+    pub fn forget(&mut self, id: u32) {
+        let stamp = self.stamps.get_mut(id as usize).and_then(Option::take);
+        if let Some(last) = stamp.and_then(|stamp| self.order.remove(&stamp)) {
+            self.timed -= usize::from(last.rest_after.is_some());
+        }
+    }
+
+    /// Sessions in the order.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether the order is empty.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Whether a session in the order has a `restAfter`, so that an idle
+    /// sweep is wanted.
+    pub fn is_timed(&self) -> bool {
+        self.timed > 0
+    }
+
+    /// Rests the least recently used sessions until at most `budget` are
+    /// left. `rest(id)` rests one and returns false when it cannot rest now
+    /// (a worker has its work): it stays, as used at `now`.
+    pub fn rest_beyond(&mut self, budget: usize, now: u64, mut rest: impl FnMut(u32) -> bool) {
+        let mut busy = Vec::new();
+        while self.order.len() > budget {
+            let Some((_, last)) = self.order.pop_first() else {
+                break;
+            };
+            self.stamps[last.id as usize] = None;
+            self.timed -= usize::from(last.rest_after.is_some());
+            if !rest(last.id) {
+                busy.push(last);
+            }
+        }
+        for last in busy {
+            self.push(LastUse { at: now, ..last });
+        }
+    }
+
+    /// Rests every session that has not worked for its `restAfter`, as
+    /// [`LiveOrder::rest_beyond`] does. Returns the milliseconds until the
+    /// next is due (at least an eighth of the shortest `restAfter`), or
+    /// `None` when no session in the order has a `restAfter`.
+    pub fn rest_idle(&mut self, now: u64, mut rest: impl FnMut(u32) -> bool) -> Option<u64> {
+        let due: Vec<u64> = self
+            .order
+            .iter()
+            .filter(|(_, last)| {
+                last.rest_after
+                    .is_some_and(|after| now.saturating_sub(last.at) >= after)
+            })
+            .map(|(&stamp, _)| stamp)
+            .collect();
+        for stamp in due {
+            let Some(last) = self.order.remove(&stamp) else {
+                continue;
+            };
+            self.stamps[last.id as usize] = None;
+            self.timed -= 1;
+            if !rest(last.id) {
+                self.push(LastUse { at: now, ..last });
+            }
+        }
+        let mut next: Option<u64> = None;
+        let mut shortest = u64::MAX;
+        for last in self.order.values() {
+            if let Some(after) = last.rest_after {
+                let left = last.at.saturating_add(after).saturating_sub(now);
+                next = Some(next.map_or(left, |n| n.min(left)));
+                shortest = shortest.min(after);
+            }
+        }
+        next.map(|left| left.max(shortest / SWEEP_SLACK).max(1))
     }
 }
 
@@ -488,5 +658,214 @@ mod tests {
         let mut client = client;
         client.close();
         assert!(client.compress(b"x", no_worker).is_none());
+    }
+    /// Rests `ids` as a [`LiveOrder`] picks them, recording the order.
+    fn recorder(rested: &mut Vec<u32>) -> impl FnMut(u32) -> bool + '_ {
+        |id| {
+            rested.push(id);
+            true
+        }
+    }
+
+    #[test]
+    fn live_order_rests_the_least_recently_used_beyond_the_budget() {
+        let mut order = LiveOrder::default();
+        for id in [0, 1, 2, 3, 1] {
+            order.touch(id, 0, None);
+        }
+        let mut rested = Vec::new();
+        order.rest_beyond(2, 0, recorder(&mut rested));
+        assert_eq!(rested, [0, 2]);
+        assert_eq!(order.len(), 2);
+        // Forgotten sessions are not rested again.
+        order.forget(3);
+        order.rest_beyond(0, 0, recorder(&mut rested));
+        assert_eq!(rested, [0, 2, 1]);
+        assert!(order.is_empty());
+    }
+
+    #[test]
+    fn live_order_keeps_a_busy_session_as_just_used() {
+        let mut order = LiveOrder::default();
+        for id in 0..3 {
+            order.touch(id, 0, Some(100));
+        }
+        // Session 0 has work on a worker: it cannot rest, and stays, as
+        // used at the time it was asked.
+        let mut asked = Vec::new();
+        order.rest_beyond(1, 50, |id| {
+            asked.push(id);
+            id != 0
+        });
+        assert_eq!(asked, [0, 1]);
+        assert_eq!(order.len(), 2);
+        // Session 2 was last used at 0, session 0 counts from 50.
+        let mut rested = Vec::new();
+        assert_eq!(order.rest_idle(100, recorder(&mut rested)), Some(50));
+        assert_eq!(order.rest_idle(150, recorder(&mut rested)), None);
+        assert_eq!(rested, [2, 0]);
+        assert!(!order.is_timed());
+    }
+
+    #[test]
+    fn sessions_without_rest_after_are_never_rested_for_idleness() {
+        let mut order = LiveOrder::default();
+        order.touch(0, 0, None);
+        order.touch(1, 0, Some(10));
+        assert!(order.is_timed());
+        let mut rested = Vec::new();
+        assert_eq!(order.rest_idle(u64::MAX / 2, recorder(&mut rested)), None);
+        assert_eq!(rested, [1]);
+        assert!(!order.is_timed());
+        assert_eq!(order.len(), 1);
+        // A session configured again without restAfter stops the timer.
+        order.touch(2, 0, Some(10));
+        order.touch(2, 1, None);
+        assert!(!order.is_timed());
+        order.touch(2, 2, Some(10));
+        order.forget(2);
+        assert!(!order.is_timed());
+    }
+
+    /// Runs the idle sweep as the binding's timer does: at the delay each
+    /// sweep asks for, over `until` milliseconds in which `sends(t)` says
+    /// which sessions work at time `t`. Returns each session's rests.
+    fn simulate(
+        order: &mut LiveOrder,
+        until: u64,
+        rest_after: u64,
+        sends: impl Fn(u64) -> Vec<u32>,
+    ) -> (Vec<(u32, u64)>, usize) {
+        let mut rests = Vec::new();
+        let mut next_sweep: Option<u64> = None;
+        let mut sweeps = 0;
+        for t in 0..until {
+            for id in sends(t) {
+                order.touch(id, t, Some(rest_after));
+                next_sweep.get_or_insert(t + rest_after);
+            }
+            if next_sweep == Some(t) {
+                sweeps += 1;
+                next_sweep = order
+                    .rest_idle(t, |id| {
+                        rests.push((id, t));
+                        true
+                    })
+                    .map(|delay| t + delay);
+            }
+        }
+        (rests, sweeps)
+    }
+
+    #[test]
+    fn a_steady_sender_never_rests_and_an_idle_one_rests_soon_after_rest_after() {
+        let mut order = LiveOrder::default();
+        // Session 0 works every 90 ms; session 1 once, at 5 ms; session 2
+        // every 400 ms. restAfter 100 ms, over 2 s.
+        let (rests, sweeps) = simulate(&mut order, 2000, 100, |t| {
+            let mut ids = Vec::new();
+            if t % 90 == 0 {
+                ids.push(0);
+            }
+            if t == 5 {
+                ids.push(1);
+            }
+            if t % 400 == 0 {
+                ids.push(2);
+            }
+            ids
+        });
+        assert!(rests.iter().all(|&(id, _)| id != 0), "{rests:?}");
+        let idle: Vec<u64> = rests.iter().filter(|r| r.0 == 1).map(|r| r.1).collect();
+        assert_eq!(idle.len(), 1);
+        assert!((105..=105 + 100 / 8).contains(&idle[0]), "{idle:?}");
+        // Session 2 rests once after each of its messages but the last.
+        let slow: Vec<u64> = rests.iter().filter(|r| r.0 == 2).map(|r| r.1).collect();
+        assert_eq!(slow.len(), 5, "{slow:?}");
+        for (i, t) in slow.iter().enumerate() {
+            let sent = i as u64 * 400;
+            assert!((sent + 100..=sent + 100 + 100 / 8).contains(t), "{slow:?}");
+        }
+        // The sweep runs at most eight times per restAfter.
+        assert!(sweeps <= 2000 / (100 / 8), "{sweeps}");
+    }
+
+    /// Bytes that compress only where they repeat an earlier message.
+    fn noise(seed: usize, len: usize) -> Vec<u8> {
+        let mut x = seed as u32 * 7919 + 1;
+        (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sessions_rest_after_their_idle_time_and_wake_up_one_stream() {
+        for (bits, takeover) in [(15, true), (9, true), (12, false)] {
+            let config = configured(
+                &[("restAfter", 100.0), ("liveStates", 64.0)],
+                takeover,
+                bits,
+            );
+            let mut client = Session::client(config.clone(), None);
+            let server = Session::server(config, &[client.offer()], None).unwrap();
+            assert!(client.activate(server.response().unwrap()));
+            assert_eq!(client.rest_after(), Some(100));
+            let sessions = [&client, &server];
+            let mut order = LiveOrder::default();
+            let mut last_sizes = Vec::new();
+            for (i, now) in [0u64, 30, 60, 400, 430, 1000].into_iter().enumerate() {
+                // Whatever is idle for 100 ms rests, as the timer would do.
+                order.rest_idle(now, |id| sessions[id as usize].rest());
+                if i == 3 {
+                    let (out, inc) = client.stats();
+                    assert!(!out.unwrap().live && !inc.unwrap().live, "{bits} rested");
+                }
+                for (from, to, id_from, id_to) in [(0, 1, 0u32, 1u32), (1, 0, 1, 0)] {
+                    let input = noise(i % 2, 100);
+                    let wire = inline(sessions[from].compress(&input, no_worker)).unwrap();
+                    let plain = inline(sessions[to].decompress(&wire, || panic!("worker")));
+                    assert!(plain.unwrap() == input, "{bits} {takeover} {i}");
+                    order.touch(id_from, now, sessions[from].rest_after());
+                    order.touch(id_to, now, sessions[to].rest_after());
+                    if from == 0 {
+                        last_sizes.push(wire.len());
+                    }
+                }
+                // Steady at 30 ms: from the second message on, the states
+                // stay live.
+                if (1..=2).contains(&i) && takeover {
+                    assert!(client.stats().0.unwrap().live, "{bits} {i}");
+                }
+            }
+            let rested_at_1000 = {
+                let mut order = LiveOrder::default();
+                order.touch(0, 1000, client.rest_after());
+                order.rest_idle(1100, |_| client.rest());
+                client.stats()
+            };
+            assert!(!rested_at_1000.0.unwrap().live && !rested_at_1000.1.unwrap().live);
+            if takeover {
+                // After a rest the message still refers back to the one it
+                // repeats: the history primed the state.
+                assert!(last_sizes[3] < last_sizes[0] / 2, "{bits}: {last_sizes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn sessions_are_counted_while_they_exist() {
+        // Other tests make sessions at the same time: count only ours, by
+        // holding them across the checks.
+        let held: Vec<Session> = (0..5)
+            .map(|_| Session::client(DeflateConfig::default(), None))
+            .collect();
+        assert!(sessions_alive() >= 5);
+        let with = sessions_alive();
+        drop(held);
+        // Nothing else can have dropped ours; others may have come and gone.
+        assert!(sessions_alive() + 5 <= with + 100);
     }
 }
