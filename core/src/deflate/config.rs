@@ -7,11 +7,16 @@ use std::fmt;
 /// A zlib compression strategy, numbered as Node's `zlib.constants` number them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Strategy {
+    /// `Z_DEFAULT_STRATEGY`: matches and Huffman codes.
     #[default]
     Default = 0,
+    /// `Z_FILTERED`: favours Huffman codes over short matches.
     Filtered = 1,
+    /// `Z_HUFFMAN_ONLY`: no matches at all.
     HuffmanOnly = 2,
+    /// `Z_RLE`: matches at distance one only.
     Rle = 3,
+    /// `Z_FIXED`: the fixed Huffman codes only.
     Fixed = 4,
 }
 
@@ -36,6 +41,7 @@ pub struct DeflateConfig {
     pub level: i32,
     /// 1..=9.
     pub mem_level: i32,
+    /// `strategy`: the zlib strategy we compress with.
     pub strategy: Strategy,
     /// `noContextTakeover`: we reset our compressor after every message.
     pub no_context_takeover: bool,
@@ -85,7 +91,9 @@ impl Default for DeflateConfig {
 pub enum OptionValue {
     /// The key is present with the value `undefined`: the option keeps its default.
     Undefined,
+    /// A boolean.
     Bool(bool),
+    /// A number, infinities and NaN included.
     Number(f64),
     /// Anything else, named by its type (`"string"`, `"object"`, `"null"`, ...).
     Other(String),
@@ -109,10 +117,15 @@ impl fmt::Display for OptionValue {
 /// Why `configure(options)` refused its options.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConfigError {
+    /// A key that is not one of the options.
     Unrecognized(String),
+    /// An option whose value is out of its range or of the wrong type.
     InvalidValue {
+        /// The option's name.
         option: &'static str,
+        /// The value given.
         value: OptionValue,
+        /// What the option takes, as the error message words it.
         expected: &'static str,
     },
 }

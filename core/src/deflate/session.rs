@@ -1,6 +1,6 @@
 //! One permessage-deflate session: the negotiated parameters and a codec
-//! lane per direction. Plain Rust; the binding (`deflate_binding.rs`) turns
-//! JavaScript values into these calls.
+//! lane per direction. Plain Rust; the addon's binding
+//! (`src/deflate_binding.rs`) turns JavaScript values into these calls.
 
 use crate::deflate::{
     client_activate, client_offer, server_accept, CodecStats, CompressError, Compressor,
@@ -13,15 +13,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Messages at least this large are compressed on a worker thread. Below it,
-/// compressing inline costs less than the hand-off: a 4 KiB message takes
-/// about 35 µs inline, while a hand-off costs a copy, a wake-up and a return
-/// through the threadsafe function, and 64 KiB takes about 0.8 ms, long
-/// enough to block the event loop noticeably. A chosen value, not swept by the
-/// benchmark (bench/results.md has the round trips around it).
+/// compressing inline costs less than the hand-off (a copy, a wake-up and a
+/// return through the threadsafe function); above it, a message blocks the
+/// event loop noticeably. A chosen value, not swept by the benchmark
+/// (bench/results.md has the round trips around it).
 pub const OFFLOAD_COMPRESS_BYTES: usize = 64 * 1024;
 /// Compressed messages at least this large are inflated on a worker thread.
 pub const OFFLOAD_INFLATE_BYTES: usize = 16 * 1024;
 
+/// The outgoing direction's codec, as a lane runs it.
 pub struct Deflater(Compressor);
 
 impl Codec for Deflater {
@@ -40,6 +40,7 @@ impl Codec for Deflater {
     }
 }
 
+/// The incoming direction's codec, bounded by maxLength, as a lane runs it.
 pub struct Inflater {
     codec: Decompressor,
     max_len: Option<usize>,
@@ -76,11 +77,14 @@ struct Lanes {
 
 /// What became of a message handed to a lane.
 pub enum Outcome<O> {
+    /// Processed inline; here is its result.
     Done(O),
     /// Queued for a worker; the result goes to the job's `deliver`.
     Queued,
 }
 
+/// One permessage-deflate session, client or server: what was negotiated
+/// and a lane per direction once it is active.
 pub struct Session {
     config: DeflateConfig,
     role: Role,
@@ -150,6 +154,7 @@ impl Session {
         });
     }
 
+    /// The offer a client session sends (`generateOffer`).
     pub fn offer(&self) -> Params {
         client_offer(&self.config)
     }
@@ -168,10 +173,13 @@ impl Session {
         }
     }
 
+    /// The response a server session sends (`generateResponse`); `None`
+    /// for a client.
     pub fn response(&self) -> Option<&Params> {
         self.response.as_ref()
     }
 
+    /// Whether messages can be processed: negotiated and not closed.
     pub fn is_active(&self) -> bool {
         self.lanes.is_some() && !self.closed
     }
