@@ -11,6 +11,7 @@
 //! JavaScript and converts values. See `docs/ARCHITECTURE.md`.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod deflate;
 pub mod offload;

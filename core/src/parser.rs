@@ -22,6 +22,7 @@ pub enum ParamValue {
     Flag,
     /// A value that matches `^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`.
     Number(f64),
+    /// Any other value: a token or a quoted string, unquoted.
     Text(String),
 }
 
@@ -32,7 +33,9 @@ pub type Params = Vec<(String, ParamValue)>;
 /// One `name; key=value; ...` element of the header.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Offer {
+    /// The extension's name, a token.
     pub name: String,
+    /// Its parameters, in header order.
     pub params: Params,
 }
 

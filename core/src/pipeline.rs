@@ -22,13 +22,17 @@
 
 use std::collections::VecDeque;
 
+/// Which way a message travels through the cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// From the application to the wire: first cell to last.
     Outgoing = 0,
+    /// From the wire to the application: last cell to first.
     Incoming = 1,
 }
 
 impl Direction {
+    /// The direction the binding numbers `i` (0 outgoing, 1 incoming).
     pub fn from_index(i: u32) -> Option<Direction> {
         match i {
             0 => Some(Direction::Outgoing),
@@ -43,27 +47,50 @@ impl Direction {
 pub enum Action {
     /// Give the slot's message to the cell's session.
     Call {
+        /// The cell, in registration order.
         cell: usize,
+        /// Which method of the session: `processOutgoingMessage` or
+        /// `processIncomingMessage`.
         dir: Direction,
+        /// The message.
         slot: u32,
     },
     /// The slot holds an error that is leaving `cell`: prefix its message
     /// with that cell's extension name.
-    Prefix { cell: usize, slot: u32 },
+    Prefix {
+        /// The cell the error leaves.
+        cell: usize,
+        /// The message slot holding the error.
+        slot: u32,
+    },
     /// The slot has left the pipeline: hand it to the caller's callback
     /// (as an error when `error`) and release it.
     Deliver {
+        /// The callback's direction.
         dir: Direction,
+        /// The message, or the error.
         slot: u32,
+        /// Whether the slot holds an error.
         error: bool,
     },
     /// The slot's message was dropped (queued behind an error, or arriving at
     /// a stopped cell): release it without a callback.
-    Drop { dir: Direction, slot: u32 },
+    Drop {
+        /// The direction it was travelling in.
+        dir: Direction,
+        /// The message.
+        slot: u32,
+    },
     /// Close the cell's session. Comes once per cell.
-    CloseSession { cell: usize },
+    CloseSession {
+        /// The cell whose session closes.
+        cell: usize,
+    },
     /// Every session has closed: run the close callback with this ticket.
-    Closed { ticket: u32 },
+    Closed {
+        /// The ticket [`Pipeline::close`] was given.
+        ticket: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -94,6 +121,8 @@ struct Cell {
     closed: bool,
 }
 
+/// The cells of one container's negotiated sessions and the actions
+/// waiting for the binding.
 #[derive(Debug, Default)]
 pub struct Pipeline {
     cells: Vec<Cell>,
@@ -103,6 +132,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline of `cells` sessions, in the order they were negotiated.
     pub fn new(cells: usize) -> Pipeline {
         Pipeline {
             cells: (0..cells).map(|_| Cell::default()).collect(),
@@ -302,6 +332,7 @@ impl Pipeline {
         }
     }
 
+    /// The next action to carry out, in the order they were queued.
     pub fn next_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }

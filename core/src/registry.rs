@@ -8,7 +8,9 @@ use std::fmt::Write;
 /// A registered extension: its name and the RSV bits it uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtensionInfo {
+    /// The name it negotiates under (`permessage-deflate`).
     pub name: String,
+    /// Whether it uses RSV1, RSV2 and RSV3.
     pub rsv: [bool; 3],
 }
 
@@ -17,9 +19,12 @@ pub struct ExtensionInfo {
 pub struct RsvConflict {
     /// 1, 2 or 3.
     pub bit: u8,
+    /// The name of the extension that holds it.
     pub holder: String,
 }
 
+/// The extensions registered with one container, in registration order, and
+/// the RSV bits the negotiated ones hold.
 #[derive(Debug, Default)]
 pub struct Registry {
     extensions: Vec<ExtensionInfo>,
@@ -47,6 +52,7 @@ impl Registry {
         Ok(self.extensions.len() - 1)
     }
 
+    /// The registration index of the extension called `name`.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.extensions.iter().position(|e| e.name == name)
     }

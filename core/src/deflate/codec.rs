@@ -274,6 +274,8 @@ fn compress_with_scratch(
 }
 
 impl Compressor {
+    /// The compressor of our outgoing direction; zlib state is allocated
+    /// with the first message.
     pub fn new(params: &SessionParams) -> Compressor {
         let window_bits = params
             .outgoing
@@ -383,6 +385,7 @@ impl Compressor {
         self.deflate.is_some()
     }
 
+    /// This direction's byte counts and held memory.
     pub fn stats(&self) -> CodecStats {
         CodecStats {
             bytes_in: self.bytes_in,
@@ -471,6 +474,8 @@ pub struct Decompressor {
 }
 
 impl Decompressor {
+    /// The decompressor of our incoming direction; zlib state is allocated
+    /// with the first message.
     pub fn new(params: &SessionParams) -> Decompressor {
         Decompressor {
             window_bits: params
@@ -613,6 +618,7 @@ impl Decompressor {
         self.inflate.is_some()
     }
 
+    /// This direction's byte counts and held memory.
     pub fn stats(&self) -> CodecStats {
         CodecStats {
             bytes_in: self.bytes_in,

@@ -36,8 +36,11 @@ pub struct SessionParams {
     pub outgoing: DirectionParams,
     /// Messages we decompress.
     pub incoming: DirectionParams,
+    /// Our compression level (`level`), -1 for zlib's default.
     pub level: i32,
+    /// Our compressor's memory level (`memLevel`).
     pub mem_level: i32,
+    /// Our compressor's strategy (`strategy`).
     pub strategy: Strategy,
 }
 
