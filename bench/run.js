@@ -7,8 +7,9 @@
 // that is not counted. Results go to bench/results.md, bench/results.json
 // and bench/throughput.svg.
 //
-//   npm run bench                      five rounds, three to four minutes on 2 cores
-//   npm run bench -- --quick           two rounds, smaller samples, under a minute
+//   npm run bench                      five rounds, about seven and a half minutes on 2 cores
+//                                      (about 4.5 for the sections of issue 5, 3 for issue 10's)
+//   npm run bench -- --quick           two rounds, smaller samples, about two minutes
 //   npm run bench -- --rounds=9
 //   npm run bench -- --only=roundtrip,burst   some sections only (no files written)
 //   npm run bench -- --out=/tmp/b      write the files there (also with --only)
