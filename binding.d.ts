@@ -221,6 +221,11 @@ export declare function deflateStats(): DeflateStats
 export interface DeflateStats {
   /** Sessions not yet collected. */
   sessions: number
+  /**
+   * Sessions in the whole process, every thread's (a thread's go when
+   * its environment ends).
+   */
+  processSessions: number
   /** Directions owning a zlib state now, and its bytes (zlib's formula). */
   liveStates: number
   liveStateBytes: number
@@ -246,6 +251,14 @@ export interface DeflateStats {
 }
 
 /**
+ * Rests this thread's sessions that have been idle for their `restAfter`.
+ * Returns the milliseconds until the next sweep is due, or -1 when no
+ * session that may keep states has a `restAfter` (the timer stops until
+ * one works again).
+ */
+export declare function deflateSweep(): number
+
+/**
  * Whether a header matches the grammar, for a container with nothing to
  * negotiate: no offers are built.
  */
@@ -269,3 +282,11 @@ export declare function serializeParams(name: string, keys: Array<string>, value
  * `(token, code, data, message)`.
  */
 export declare function setOffloadCallback(callback: (token: number, code: number, data: Buffer | null, message: string | null) => void): void
+
+/**
+ * Sets the function that arms this thread's idle timer, `(delay) => void`:
+ * the binding calls it when a session with a `restAfter` has worked and
+ * no timer is set; the timer then calls `deflateSweep`. An unset
+ * `restAfter` never calls it.
+ */
+export declare function setRestTimer(arm: (delay: number) => void): void

@@ -882,5 +882,7 @@ module.exports.deflateResponseLine = nativeBinding.deflateResponseLine
 module.exports.deflateStats = nativeBinding.deflateStats
 module.exports.isValidHeader = nativeBinding.isValidHeader
 module.exports.parseHeaderJson = nativeBinding.parseHeaderJson
+module.exports.deflateSweep = nativeBinding.deflateSweep
 module.exports.serializeParams = nativeBinding.serializeParams
 module.exports.setOffloadCallback = nativeBinding.setOffloadCallback
+module.exports.setRestTimer = nativeBinding.setRestTimer

@@ -44,12 +44,25 @@ declare namespace deflate {
      * just worked applies. An integer from 0 to 2^32 - 1; default 64.
      */
     liveStates?: number
+    /**
+     * Milliseconds after its last message at which a session rests whatever
+     * `liveStates` says, so that a quiet server holds only histories. An
+     * unref'd timer per thread (it never keeps a process or worker alive)
+     * checks, while a session with a `restAfter` holds states; a session
+     * rests between `restAfter` and an eighth more after its last message. A
+     * session that sends or receives more often never rests for it; one with
+     * a message on a worker thread rests later. An integer from 0 to
+     * 2^32 - 1; 0: never (no timer). Default 30000.
+     */
+    restAfter?: number
   }
 
   /** This thread's figures, from `stats()`. Bytes of state follow zlib's documented formulas. */
   interface DeflateStats {
     /** Sessions not yet collected. */
     sessions: number
+    /** Sessions in the whole process, every thread's; a thread's go when its environment ends. */
+    processSessions: number
     /** Directions (two per session) owning a zlib state now, and its bytes. */
     liveStates: number
     liveStateBytes: number

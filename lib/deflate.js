@@ -8,6 +8,7 @@
 // websocket-extensions container can use. This package's own container
 // recognises the sessions and calls the codec directly (lib/pipeline/index.js).
 
+const timers = require('timers')
 const native = require('../binding')
 
 /** @typedef {import('../index').Message} Message */
@@ -35,6 +36,29 @@ native.setOffloadCallback(function (token, code, data, message) {
   pending.delete(token)
   if (done) done(code, data, message)
 })
+
+// The idle timer (restAfter): set by the binding when a session with a
+// restAfter has worked and none is set, it rests the thread's sessions idle
+// for their restAfter and sets itself again for the next one due. Unref'd,
+// so it never keeps a process or a worker alive; an unset restAfter never
+// sets it.
+/** @type {NodeJS.Timeout | null} */
+let restTimer = null
+
+function sweep () {
+  restTimer = null
+  const next = native.deflateSweep()
+  if (next >= 0) armRestTimer(next)
+}
+
+/** @param {number} delay milliseconds */
+function armRestTimer (delay) {
+  if (restTimer !== null) timers.clearTimeout(restTimer)
+  restTimer = timers.setTimeout(sweep, delay)
+  restTimer.unref()
+}
+
+native.setRestTimer(armRestTimer)
 
 /**
  * @param {number} code

@@ -14,7 +14,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use std::cell::RefCell;
 use std::sync::Arc;
-use websocket_extensions_core::deflate::session::{Outcome, Session};
+use websocket_extensions_core::deflate::session::{sessions_alive, LiveOrder, Outcome, Session};
 use websocket_extensions_core::deflate::{
     CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
 };
@@ -283,25 +283,34 @@ impl DeflateExtension {
 struct SessionEntry {
     session: Session,
     last_error: Option<String>,
-    /// Its place in this thread's least-recently-used order while it may
-    /// keep zlib states (see [`Live`]); `None` while it rests.
-    stamp: Option<u64>,
     /// The bytes it holds, as last reported to V8.
     reported: i64,
 }
 
-/// This thread's sessions that may keep their zlib states, least recently
-/// used first: beyond the `liveStates` budget of the session that just
-/// worked, the oldest rest (give their states back, keep their history).
+/// This thread's sessions that may keep their zlib states, in the order
+/// of their last message (see `LiveOrder`): beyond the `liveStates` budget
+/// of the session that just worked the least recently used rest, and those
+/// idle for their `restAfter` rest when the idle timer sweeps.
 #[derive(Default)]
 struct Live {
-    order: std::collections::BTreeMap<u64, u32>,
-    next: u64,
+    order: LiveOrder,
+    /// The clock's zero: `LiveOrder` counts milliseconds from it.
+    epoch: Option<std::time::Instant>,
+    /// Whether the JavaScript idle timer is set (see `setRestTimer`).
+    armed: bool,
     /// Figures of the sessions already freed.
     retired: Totals,
     /// Held bytes not yet reported to V8 (reported in steps, not per
     /// message).
     unreported: i64,
+}
+
+impl Live {
+    /// Milliseconds since this thread's first reading.
+    fn now(&mut self) -> u64 {
+        let epoch = *self.epoch.get_or_insert_with(std::time::Instant::now);
+        epoch.elapsed().as_millis() as u64
+    }
 }
 
 /// Per-direction byte counts, summed.
@@ -350,60 +359,136 @@ fn report_to_v8(env: &Env, live: &mut Live, delta: i64) {
 }
 
 /// After session `id` worked: it becomes the most recently used, and the
-/// least recently used beyond its budget rest.
-fn touch(env: &Env, id: u32) {
+/// least recently used beyond its budget rest. Returns the delay to set the
+/// idle timer to, when it must be set now.
+fn touch(env: &Env, id: u32) -> Option<f64> {
     SESSIONS.with(|sessions| {
         LIVE.with(|live| {
             let mut sessions = sessions.borrow_mut();
             let mut live = live.borrow_mut();
-            let Some(entry) = sessions.get_mut(id) else {
-                return;
-            };
+            let entry = sessions.get_mut(id)?;
             let budget = entry.session.live_states();
-            let newest = live.next;
-            if entry.stamp != Some(newest.wrapping_sub(1)) || newest == 0 {
-                if let Some(old) = entry.stamp.take() {
-                    live.order.remove(&old);
-                }
-                live.order.insert(newest, id);
-                live.next += 1;
-                entry.stamp = Some(newest);
-            }
+            let rest_after = entry.session.rest_after();
+            // The clock is read only when some session has a restAfter.
+            let now = if rest_after.is_some() || live.order.is_timed() {
+                live.now()
+            } else {
+                0
+            };
+            live.order.touch(id, now, rest_after);
             let mut delta = rereport(entry);
-            let mut busy = Vec::new();
-            while live.order.len() > budget {
-                let Some((_, other)) = live.order.pop_first() else {
-                    break;
-                };
-                let Some(entry) = sessions.get_mut(other) else {
-                    continue;
-                };
-                entry.stamp = None;
-                if entry.session.rest() {
-                    delta += rereport(entry);
-                } else {
-                    // Working on a worker: it rests another time.
-                    busy.push(other);
-                }
-            }
-            for other in busy {
-                let stamp = live.next;
-                live.next += 1;
-                live.order.insert(stamp, other);
-                if let Some(entry) = sessions.get_mut(other) {
-                    entry.stamp = Some(stamp);
-                }
-            }
+            live.order.rest_beyond(budget, now, |other| {
+                rest_session(&mut sessions, other, &mut delta)
+            });
             report_to_v8(env, &mut live, delta);
+            match rest_after {
+                Some(after) if !live.armed && live.order.is_timed() => {
+                    live.armed = true;
+                    Some(after as f64)
+                }
+                _ => None,
+            }
         })
     })
 }
 
-/// Takes a freed or closed session out of the order.
-fn forget_stamp(entry: &mut SessionEntry) {
-    if let Some(stamp) = entry.stamp.take() {
-        LIVE.with(|live| live.borrow_mut().order.remove(&stamp));
+/// Rests session `id` if it can (a worker may have its work): true when it
+/// did, or is gone. Adds the change of its held bytes to `delta`.
+fn rest_session(sessions: &mut Table<SessionEntry>, id: u32, delta: &mut i64) -> bool {
+    match sessions.get_mut(id) {
+        Some(entry) if entry.session.rest() => {
+            *delta += rereport(entry);
+            true
+        }
+        Some(_) => false,
+        None => true,
     }
+}
+
+/// Takes a freed or closed session out of the order.
+fn forget_session(id: u32) {
+    LIVE.with(|live| live.borrow_mut().order.forget(id));
+}
+
+thread_local! {
+    /// The JavaScript function that sets this thread's idle timer, given
+    /// the delay in milliseconds (`setRestTimer`).
+    static REST_TIMER: RefCell<Option<FunctionRef<f64, Unknown<'static>>>> =
+        const { RefCell::new(None) };
+    /// Whether this environment's cleanup hook is registered.
+    static WATCHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sets the function that arms this thread's idle timer, `(delay) => void`:
+/// the binding calls it when a session with a `restAfter` has worked and
+/// no timer is set; the timer then calls `deflateSweep`. An unset
+/// `restAfter` never calls it.
+#[napi(
+    catch_unwind,
+    js_name = "setRestTimer",
+    ts_args_type = "arm: (delay: number) => void"
+)]
+pub fn set_rest_timer(env: &Env, arm: Function<f64, Unknown<'static>>) -> Result<()> {
+    let arm = arm.create_ref()?;
+    REST_TIMER.with(|timer| *timer.borrow_mut() = Some(arm));
+    watch_env(env)
+}
+
+/// Calls the JavaScript function that sets the idle timer.
+fn arm_rest_timer(env: &Env, delay: f64) -> Result<()> {
+    REST_TIMER.with(|timer| match timer.borrow().as_ref() {
+        Some(arm) => arm.borrow_back(env)?.call(delay).map(|_| ()),
+        None => Ok(()),
+    })
+}
+
+/// Rests this thread's sessions that have been idle for their `restAfter`.
+/// Returns the milliseconds until the next sweep is due, or -1 when no
+/// session that may keep states has a `restAfter` (the timer stops until
+/// one works again).
+#[napi(catch_unwind, js_name = "deflateSweep")]
+pub fn deflate_sweep(env: &Env) -> f64 {
+    SESSIONS.with(|sessions| {
+        LIVE.with(|live| {
+            let mut sessions = sessions.borrow_mut();
+            let mut live = live.borrow_mut();
+            let now = live.now();
+            let mut delta = 0;
+            let next = live
+                .order
+                .rest_idle(now, |id| rest_session(&mut sessions, id, &mut delta));
+            report_to_v8(env, &mut live, delta);
+            live.armed = next.is_some();
+            next.map_or(-1.0, |ms| ms as f64)
+        })
+    })
+}
+
+/// Registers, once per environment, the hook that drops this thread's
+/// deflate state when its environment ends (a worker_thread that exits or
+/// is terminated): sessions (their codecs are freed, or released by the
+/// worker that has them), the order, the idle timer and offload callbacks.
+fn watch_env(env: &Env) -> Result<()> {
+    if WATCHED.with(|w| w.replace(true)) {
+        return Ok(());
+    }
+    env.add_env_cleanup_hook((), |()| end_of_env())?;
+    Ok(())
+}
+
+fn end_of_env() {
+    // Taken out first, dropped after: dropping runs no JavaScript, but keeps
+    // no borrow across it.
+    let sessions = SESSIONS.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let live = LIVE.with(|l| std::mem::take(&mut *l.borrow_mut()));
+    let timer = REST_TIMER.with(|t| t.borrow_mut().take());
+    let offload = OFFLOAD.with(|o| {
+        let mut o = o.borrow_mut();
+        o.in_flight = 0;
+        (o.callback.take(), o.tsfn.take())
+    });
+    WATCHED.with(|w| w.set(false));
+    drop((sessions, live, timer, offload));
 }
 
 fn add_totals(totals: &mut Totals, session: &Session) {
@@ -423,6 +508,9 @@ fn add_totals(totals: &mut Totals, session: &Session) {
 pub struct DeflateStats {
     /// Sessions not yet collected.
     pub sessions: u32,
+    /// Sessions in the whole process, every thread's (a thread's go when
+    /// its environment ends).
+    pub process_sessions: u32,
     /// Directions owning a zlib state now, and its bytes (zlib's formula).
     pub live_states: u32,
     pub live_state_bytes: f64,
@@ -447,6 +535,7 @@ pub struct DeflateStats {
 pub fn deflate_stats() -> DeflateStats {
     let mut stats = DeflateStats {
         sessions: 0,
+        process_sessions: sessions_alive() as u32,
         live_states: 0,
         live_state_bytes: 0.0,
         resting: 0,
@@ -506,7 +595,6 @@ fn insert_session(session: Session) -> u32 {
         sessions.borrow_mut().insert(SessionEntry {
             session,
             last_error: None,
-            stamp: None,
             reported: 0,
         })
     })
@@ -596,17 +684,23 @@ fn response_line(session: &Session, name: &str) -> Option<String> {
         .map(|params| serialize_parsed(name, params))
 }
 
+/// The configuration of `ext`, which the container keeps for its one-call
+/// server handshake (src/lib.rs).
+pub(crate) fn config_of(ext: &DeflateExtension) -> DeflateConfig {
+    ext.config.clone()
+}
+
 /// For the container's one-call server handshake (src/lib.rs): a server
-/// session of extension `ext` for the first acceptable of `offers`, and its
+/// session with configuration `config` for the first acceptable of `offers`, and its
 /// response serialized under `name`; None when no offer is acceptable. The
 /// container keeps the session until its first message (`adopt_session`).
 pub(crate) fn server_handshake(
-    ext: &DeflateExtension,
+    config: &DeflateConfig,
     offers: &[Params],
     max_length: Option<f64>,
     name: &str,
 ) -> Option<(Session, String)> {
-    let session = Session::server(ext.config.clone(), offers, max_len(max_length))?;
+    let session = Session::server(config.clone(), offers, max_len(max_length))?;
     let line = response_line(&session, name).unwrap_or_default();
     Some((session, line))
 }
@@ -664,7 +758,9 @@ pub fn deflate_compress<'env>(
     let result = process(env, id, token, compressed, |session, deliver| {
         session.compress(&data, deliver)
     });
-    touch(env, id);
+    if let Some(delay) = touch(env, id) {
+        arm_rest_timer(env, delay)?;
+    }
     result
 }
 
@@ -685,7 +781,9 @@ pub fn deflate_decompress<'env>(
     let result = process(env, id, token, inflated, |session, deliver| {
         session.decompress(&data, deliver)
     });
-    touch(env, id);
+    if let Some(delay) = touch(env, id) {
+        arm_rest_timer(env, delay)?;
+    }
     result
 }
 
@@ -694,9 +792,9 @@ pub fn deflate_decompress<'env>(
 pub fn deflate_close(env: &Env, id: u32) -> Result<()> {
     let delta = with_session(id, |e| {
         e.session.close();
-        forget_stamp(e);
         Ok(rereport(e))
     })?;
+    forget_session(id);
     LIVE.with(|live| report_to_v8(env, &mut live.borrow_mut(), delta));
     Ok(())
 }
@@ -708,7 +806,7 @@ pub fn deflate_free(env: &Env, id: u32) {
         let entry = sessions.borrow_mut().take(id);
         if let Some(mut entry) = entry {
             entry.session.close();
-            forget_stamp(&mut entry);
+            forget_session(id);
             LIVE.with(|live| {
                 let mut live = live.borrow_mut();
                 add_totals(&mut live.retired, &entry.session);

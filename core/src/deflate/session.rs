@@ -104,7 +104,10 @@ pub fn sessions_alive() -> usize {
 }
 
 impl Drop for Session {
+    /// Closes the session: its codecs are freed now, or by the worker that
+    /// has them once the messages queued for it are done.
     fn drop(&mut self) {
+        self.close();
         SESSIONS_ALIVE.fetch_sub(1, Ordering::Relaxed);
     }
 }
