@@ -15,6 +15,8 @@ const os = require('os')
 const path = require('path')
 const WebSocket = require('faye-websocket')
 const deflate = require('../deflate')
+const { random } = require('./support')
+const { SIZES } = require('./messages')
 
 const CHROMIUM = [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser']
   .find((file) => file && fs.existsSync(file))
@@ -22,18 +24,17 @@ const CHROMIUM = [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-
 // Runs in the browser. Deterministic content, so a failure is reproducible.
 function page () {
   return `<!doctype html><meta charset="utf-8"><title>interop</title><script>
-const sizes = [0, 1, 125, 126, 65535, 65536, 1048576]
-let seed = 7
-const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 16
+const sizes = ${JSON.stringify(SIZES)}
+const r = (${random})(7)
 function text (n, compressible) {
   const words = ['price', 'order', 'chat', 'hello', 'ümlaut', 'market', '{"id":', '},']
   let s = ''
-  while (s.length < n) s += compressible ? words[rand() % words.length] + ' ' : String.fromCharCode(32 + rand() % 90)
+  while (s.length < n) s += compressible ? r.pick(words) + ' ' : String.fromCharCode(32 + r.int(90))
   return s.slice(0, n)
 }
 function bytes (n, compressible) {
   const b = new Uint8Array(n)
-  for (let i = 0; i < n; i++) b[i] = compressible ? (i % 251) & (rand() % 4 === 0 ? 0x0f : 0xff) : rand() & 0xff
+  for (let i = 0; i < n; i++) b[i] = compressible ? (i % 251) & (r.int(4) === 0 ? 0x0f : 0xff) : r.int(256)
   return b
 }
 const sent = []

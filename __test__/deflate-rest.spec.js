@@ -13,6 +13,7 @@ const http = require('http')
 const { once } = require('events')
 const WebSocket = require('faye-websocket')
 const WS = require('ws')
+const { windowOptions } = require('./messages')
 
 function run (session, dir, message) {
   return new Promise((resolve, reject) => {
@@ -42,7 +43,7 @@ describe('permessage-deflate sessions at rest (issue 10)', function () {
   for (const bits of [8, 9, 10, 12, 15]) {
     for (const takeover of [true, false]) {
       it(`round trips across rests with liveStates 1, window bits ${bits}, context takeover ${takeover}, checked by permessage-deflate 0.1.7`, async function () {
-        const options = { maxWindowBits: bits, requestMaxWindowBits: bits, noContextTakeover: !takeover, requestNoContextTakeover: !takeover }
+        const options = windowOptions(bits, takeover)
         const ext = deflate.configure({ ...options, liveStates: 1 })
         const pairs = [0, 1, 2].map(() => pair(ext))
         // The original's server, offered what our client offers: it decodes

@@ -19,6 +19,15 @@ const Extensions = require('..')
 const deflate = require('../deflate')
 const Original = require('websocket-extensions-original')
 const pmd = require('permessage-deflate')
+const {
+  SIZES,
+  randomText,
+  compressibleText,
+  compressibleBinary,
+  WINDOW_BITS,
+  ZLIB_WINDOW_BITS,
+  windowOptions
+} = require('./messages')
 
 const P = 'permessage-deflate'
 const KiB = 1024
@@ -26,39 +35,6 @@ const MiB = 1024 * 1024
 
 // ---------------------------------------------------------------------------------------
 // Data.
-
-// Printable ASCII from random bytes: valid UTF-8 that DEFLATE barely shrinks.
-const randomText = (size) => {
-  const bytes = crypto.randomBytes(size)
-  for (let i = 0; i < size; i++) bytes[i] = 0x20 + (bytes[i] % 95)
-  return bytes
-}
-
-// JSON-ish records, padded with spaces to exactly `size` bytes.
-const compressibleText = (size) => {
-  const parts = []
-  let length = 0
-  for (let id = 0; ; id++) {
-    const record = `{"id":${id},"user":"user-${id % 97}","tags":["ünïcode","zlib"],"ok":true}\n`
-    const bytes = Buffer.byteLength(record)
-    if (length + bytes > size) break
-    parts.push(record)
-    length += bytes
-  }
-  const text = Buffer.from(parts.join('') + ' '.repeat(size - length))
-  assert.equal(text.length, size)
-  return text
-}
-
-// 64-byte random tokens from a pool of 16: repeats from 64 bytes to a few KiB apart.
-const compressibleBinary = (size) => {
-  const pool = Array.from({ length: 16 }, () => crypto.randomBytes(64))
-  const bytes = Buffer.alloc(size)
-  for (let i = 0; i < size; i += 64) pool[crypto.randomInt(16)].copy(bytes, i)
-  return bytes
-}
-
-const SIZES = [0, 1, 125, 126, 65535, 65536, MiB]
 
 // Every size, text and binary, random and compressible; made once.
 const MESSAGES = []
@@ -497,10 +473,10 @@ describe('permessage-deflate (native)', function () {
         response: `${P}; server_no_context_takeover; client_no_context_takeover`
       }
     ]
-    for (let bits = 9; bits <= 15; bits++) {
+    for (const bits of ZLIB_WINDOW_BITS) {
       configs.push({
         label: `window bits ${bits} both ways`,
-        client: { maxWindowBits: bits, requestMaxWindowBits: bits },
+        client: windowOptions(bits),
         server: {},
         response: bits < 15
           ? `${P}; server_max_window_bits=${bits}; client_max_window_bits=${bits}`
@@ -537,8 +513,8 @@ describe('permessage-deflate (native)', function () {
       const wide = zlib.deflateRawSync(data, { windowBits: 15, flush: zlib.constants.Z_SYNC_FLUSH })
       await assert.rejects(strictInflater(9)(wide.subarray(0, wide.length - 4)), /too far back/)
 
-      for (let bits = 8; bits <= 15; bits++) {
-        const both = { maxWindowBits: bits, requestMaxWindowBits: bits }
+      for (const bits of WINDOW_BITS) {
+        const both = windowOptions(bits)
         for (const [label, clientOptions, serverOptions] of [
           [`client options, ${bits} bits`, both, {}],
           [`server options, ${bits} bits`, {}, both]
@@ -561,8 +537,8 @@ describe('permessage-deflate (native)', function () {
         }
       }
       // And permessage-deflate 0.1.7 (Node's zlib) on the other side, both roles.
-      for (let bits = 9; bits <= 15; bits++) {
-        const options = { maxWindowBits: bits, requestMaxWindowBits: bits }
+      for (const bits of ZLIB_WINDOW_BITS) {
+        const options = windowOptions(bits)
         const pairs = [
           negotiate(deflate.configure({ ...options }), pmd.configure({})),
           negotiate(pmd.configure({ ...options }), deflate.configure({}))
@@ -732,15 +708,7 @@ describe('permessage-deflate (native)', function () {
     // A pair where the client asks for `bits` and (no) context takeover both ways, so that
     // each side inflates the other's messages with that window and mode.
     const pairWith = (bits, takeover) =>
-      negotiate(
-        deflate.configure({
-          maxWindowBits: bits,
-          requestMaxWindowBits: bits,
-          noContextTakeover: !takeover,
-          requestNoContextTakeover: !takeover
-        }),
-        deflate
-      )
+      negotiate(deflate.configure(windowOptions(bits, takeover)), deflate)
 
     // A plain zlib peer: one raw DEFLATE stream with a 15-bit window, each message sync
     // flushed with its trailer removed, as ws and permessage-deflate 0.1.7 send them.
@@ -796,7 +764,7 @@ describe('permessage-deflate (native)', function () {
     })
 
     it('a match past the negotiated window fails with an error naming it (every size, both roles, both modes)', async () => {
-      for (let bits = 8; bits <= 15; bits++) {
+      for (const bits of WINDOW_BITS) {
         const window = 1 << Math.max(bits, 9) // a peer held to 8 bits is inflated with 9
         for (const takeover of [true, false]) {
           for (const role of ['client', 'server']) {

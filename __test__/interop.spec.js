@@ -22,6 +22,7 @@ require('./impl') // under WSX_IMPL=original, sends the drivers to the original 
 const WebSocket = require('faye-websocket')
 const WS = require('ws')
 const deflate = require('./deflate-impl')
+const { SIZES, randomText, compressibleText, compressibleBinary, ZLIB_WINDOW_BITS, windowOptions } = require('./messages')
 
 // ws keeps its header parser out of its package exports; the file path reaches it.
 const wsExtension = require(path.join(path.dirname(require.resolve('ws')), 'lib', 'extension.js'))
@@ -36,45 +37,10 @@ console.log(
 // ---------------------------------------------------------------------------------------
 // Messages: every size, text and binary, random and compressible, in one ordered batch.
 
-const SIZES = [0, 1, 125, 126, 65535, 65536, 1 << 20]
-
-// Printable ASCII from random bytes: about 6.6 bits of entropy a byte, so DEFLATE gains
-// little; exactly `size` bytes of valid UTF-8.
-const randomText = (size) => {
-  const bytes = crypto.randomBytes(size)
-  for (let i = 0; i < size; i++) bytes[i] = 0x20 + (bytes[i] % 95)
-  return bytes.toString('latin1')
-}
-
-// JSON-ish records with a little non-ASCII, padded with spaces to exactly `size` bytes:
-// repeats close together, so it shrinks tenfold whatever the window.
-const compressibleText = (size) => {
-  const parts = []
-  let length = 0
-  for (let id = 0; ; id++) {
-    const record = `{"id":${id},"user":"user-${id % 97}","tags":["ünïcode","zlib"],"ok":true}\n`
-    const bytes = Buffer.byteLength(record)
-    if (length + bytes > size) break
-    parts.push(record)
-    length += bytes
-  }
-  return parts.join('') + ' '.repeat(size - length)
-}
-
-// 64-byte random tokens drawn from a pool of 16: repeats lie from 64 bytes to a few KiB
-// apart. A compressor that ignored a small negotiated window would refer further back than
-// the peer keeps, and the peer's inflater rejects that ("invalid distance too far back").
-const compressibleBinary = (size) => {
-  const pool = Array.from({ length: 16 }, () => crypto.randomBytes(64))
-  const bytes = Buffer.alloc(size)
-  for (let i = 0; i < size; i += 64) pool[crypto.randomInt(16)].copy(bytes, i)
-  return bytes
-}
-
 const MESSAGES = []
 for (const size of SIZES) {
-  const text = randomText(size)
-  const json = compressibleText(size)
+  const text = randomText(size).toString('latin1')
+  const json = compressibleText(size).toString()
   assert.equal(Buffer.byteLength(text), size)
   assert.equal(Buffer.byteLength(json), size)
   MESSAGES.push(
@@ -390,10 +356,10 @@ const WS_CONFIGS = [
     ours: { noContextTakeover: true, requestNoContextTakeover: true },
     expected: expectParams({ noContextTakeover: true })
   },
-  ...[9, 10, 11, 12, 13, 14, 15].map((bits) => ({
+  ...ZLIB_WINDOW_BITS.map((bits) => ({
     name: `window bits ${bits} on both sides`,
     ws: { serverMaxWindowBits: bits, clientMaxWindowBits: bits },
-    ours: { maxWindowBits: bits, requestMaxWindowBits: bits },
+    ours: windowOptions(bits),
     expected: expectParams({ windowBits: bits })
   }))
 ]

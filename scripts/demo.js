@@ -28,17 +28,8 @@ function fail (text) {
 
 // --- Messages -------------------------------------------------------------
 
-// mulberry32: a small seeded PRNG, so every run sends the same messages.
-function prng (seed) {
-  return function () {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const random = prng(0x5eed)
+// Seeded (the tests' generator), so every run sends the same messages.
+const random = require('../__test__/random').random(0x5eed).next
 const int = (lo, hi) => lo + Math.floor(random() * (hi - lo + 1))
 const pick = (list) => list[Math.floor(random() * list.length)]
 
