@@ -155,7 +155,8 @@ async function echo (impl, count, messages) {
 
 // `count` pairs of this package with `deflate`; each sends `history` up
 // and down (untimed), then one message of `messages` each way per pair,
-// timed. Resolves to µs per message: { compressUs, inflateUs, totalUs }.
+// timed. Resolves to µs per message: { compressUs, inflateUs, totalUs,
+// cpuUs } (cpuUs: CPU time of the whole timed pass, all threads).
 async function wakeup (Extensions, deflate, count, history, messages) {
   const pairs = []
   for (let i = 0; i < count; i++) pairs.push(containerPairWith(Extensions, deflate))
@@ -184,6 +185,7 @@ async function wakeup (Extensions, deflate, count, history, messages) {
     else pass(pair.server, pair.client, m, null, done)
   })
   const timed = { compress: 0, inflate: 0 }
+  const cpu = process.cpuUsage()
   // Up through every pair, then down through every pair: by the time a
   // session's turn comes, every other pair has worked since it last did.
   await serial(count * 2, (k, done) => {
@@ -193,9 +195,10 @@ async function wakeup (Extensions, deflate, count, history, messages) {
     if (up) pass(pair.client, pair.server, m, timed, done)
     else pass(pair.server, pair.client, m, timed, done)
   })
+  const { user, system } = process.cpuUsage(cpu)
   await closeAll(pairs)
   const n = count * 2
-  return { compressUs: timed.compress / 1e3 / n, inflateUs: timed.inflate / 1e3 / n, totalUs: (timed.compress + timed.inflate) / 1e3 / n }
+  return { compressUs: timed.compress / 1e3 / n, inflateUs: timed.inflate / 1e3 / n, totalUs: (timed.compress + timed.inflate) / 1e3 / n, cpuUs: (user + system) / n }
 }
 
 module.exports = { rotation, echo, wakeup, serial }
