@@ -13,7 +13,7 @@
 const assert = require('assert/strict')
 const crypto = require('crypto')
 const { Extensions, itDeviation } = require('./impl')
-const { extension, taggingSession, loggingSession, pipelineOf, sendSync } = require('./support')
+const { extension, taggingSession, loggingSession, pipelineOf, sendSync, recorder } = require('./support')
 const deflate = require('./deflate-impl')
 
 const DIRECTIONS = ['outgoing', 'incoming']
@@ -51,15 +51,6 @@ const timerSession = (name, delay = 1) => {
     }
   }
   return session
-}
-
-// Collects (error, message) pairs per label.
-const recorder = () => {
-  const got = []
-  const callbackFor = (label) => function (error, message) {
-    got.push({ label, context: this, error, message })
-  }
-  return { got, callbackFor }
 }
 
 // Runs `body` with the test runner's uncaughtException handlers replaced by one that

@@ -5,7 +5,7 @@
 
 const assert = require('assert/strict')
 const { Extensions, itDeviation } = require('./impl')
-const { extension, taggingSession, loggingSession, pipelineOf, sendSync } = require('./support')
+const { extension, taggingSession, loggingSession, pipelineOf, sendSync, recorder } = require('./support')
 
 const DIRECTIONS = ['outgoing', 'incoming']
 const METHOD = { outgoing: 'processOutgoingMessage', incoming: 'processIncomingMessage' }
@@ -47,15 +47,6 @@ const failingSession = (name, direction, error, how) => ({
     cb(error)
   }
 })
-
-// Collects what the driver's callbacks receive, in order.
-const recorder = () => {
-  const got = []
-  const callbackFor = (label) => function (error, message) {
-    got.push({ label, context: this, error, message })
-  }
-  return { got, callbackFor }
-}
 
 describe('message pipeline', () => {
   describe('order', () => {

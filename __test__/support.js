@@ -71,4 +71,14 @@ const sendSync = (exts, direction, message) => {
   return result
 }
 
-module.exports = { extension, taggingSession, loggingSession, pipelineOf, sendSync, random, hashed }
+// Records what the driver's callbacks receive, in order: `callbackFor(label)` makes a
+// callback that pushes `{ label, context: this, error, message }` onto `got`.
+const recorder = () => {
+  const got = []
+  const callbackFor = (label) => function (error, message) {
+    got.push({ label, context: this, error, message })
+  }
+  return { got, callbackFor }
+}
+
+module.exports = { extension, taggingSession, loggingSession, pipelineOf, sendSync, recorder, random, hashed }
