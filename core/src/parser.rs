@@ -68,12 +68,12 @@ const fn token_table() -> [bool; 256] {
 static TOKEN: [bool; 256] = token_table();
 
 /// Whether `b` may appear in a token.
-pub fn is_token_byte(b: u8) -> bool {
+fn is_token_byte(b: u8) -> bool {
     TOKEN[b as usize]
 }
 
 /// Whether `s` is a non-empty token.
-pub fn is_token(s: &str) -> bool {
+fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_byte)
 }
 
@@ -85,7 +85,7 @@ fn is_qdtext(b: u8) -> bool {
 }
 
 /// Applies the number rule `^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`.
-pub fn number_value(s: &str) -> Option<f64> {
+fn number_value(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let mut i = usize::from(b.first() == Some(&b'-'));
     match b.get(i) {

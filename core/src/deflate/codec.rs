@@ -187,12 +187,12 @@ fn give_inflate(window_bits: u8, mut inflate: Inflate) {
 
 /// zlib's documented memory use of a compressor: `(1 << (windowBits + 2)) +
 /// (1 << (memLevel + 9))`.
-pub fn deflate_state_bytes(window_bits: u8, mem_level: i32) -> usize {
+fn deflate_state_bytes(window_bits: u8, mem_level: i32) -> usize {
     (1usize << (window_bits + 2)) + (1usize << (mem_level.clamp(1, 9) + 9))
 }
 
 /// zlib's documented memory use of a decompressor: the window and about 7 KiB.
-pub fn inflate_state_bytes(window_bits: u8) -> usize {
+fn inflate_state_bytes(window_bits: u8) -> usize {
     (1usize << window_bits) + 7 * 1024
 }
 
@@ -378,11 +378,6 @@ impl Compressor {
         }
         self.history.clear();
         self.started = false;
-    }
-
-    /// Whether the session owns zlib state now.
-    pub fn is_allocated(&self) -> bool {
-        self.deflate.is_some()
     }
 
     /// This direction's byte counts and held memory.
@@ -611,11 +606,6 @@ impl Decompressor {
         }
         self.resting = false;
         self.history.clear();
-    }
-
-    /// Whether zlib state is currently allocated.
-    pub fn is_allocated(&self) -> bool {
-        self.inflate.is_some()
     }
 
     /// This direction's byte counts and held memory.
@@ -1142,7 +1132,7 @@ mod tests {
             let mut compressor = Compressor::new(&params);
             let mut decompressor = Decompressor::new(&params);
             assert!(decompressor.decompress(&[0xff, 0xff], None).is_err());
-            assert!(!decompressor.is_allocated());
+            assert!(!decompressor.stats().live);
             let message = compressor.compress(b"after").unwrap();
             let next = decompressor.decompress(&message, None);
             if takeover {
@@ -1173,11 +1163,11 @@ mod tests {
             let params = session_params(12, takeover);
             let mut compressor = Compressor::new(&params);
             let mut decompressor = Decompressor::new(&params);
-            assert!(!compressor.is_allocated() && !decompressor.is_allocated());
+            assert!(!compressor.stats().live && !decompressor.stats().live);
             let message = compressor.compress(b"hello hello hello").unwrap();
             decompressor.decompress(&message, None).unwrap();
             // One message costs no state of the session's own.
-            assert!(!compressor.is_allocated());
+            assert!(!compressor.stats().live);
             // A second one does, with context takeover only, primed with the
             // first: it refers back to it and still decodes.
             let message = compressor.compress(b"hello hello hello").unwrap();
@@ -1185,13 +1175,13 @@ mod tests {
                 decompressor.decompress(&message, None).unwrap(),
                 b"hello hello hello"
             );
-            assert_eq!(compressor.is_allocated(), takeover);
+            assert_eq!(compressor.stats().live, takeover);
             if takeover {
                 assert!(message.len() < 8, "the second message refers to the first");
             }
             compressor.release();
             decompressor.release();
-            assert!(!compressor.is_allocated() && !decompressor.is_allocated());
+            assert!(!compressor.stats().live && !decompressor.stats().live);
             // A released compressor starts a new stream that any peer decodes.
             let message = compressor.compress(b"hello again").unwrap();
             let mut fresh = Decompressor::new(&params);
@@ -1243,7 +1233,7 @@ mod tests {
                     assert!(farthest <= 1 << window_bits, "{window_bits}: {farthest}");
                     if i % 3 != 2 {
                         resting.rest();
-                        assert!(!resting.is_allocated());
+                        assert!(!resting.stats().live);
                         let held = resting.stats().history_bytes;
                         assert!(held <= if takeover { 1 << peer_bits } else { 0 });
                     }
@@ -1281,7 +1271,7 @@ mod tests {
                     assert!(out == *input, "{window_bits} {takeover} {i}");
                     if i % 3 != 1 {
                         decompressor.rest();
-                        assert!(!decompressor.is_allocated());
+                        assert!(!decompressor.stats().live);
                         let held = decompressor.stats().history_bytes;
                         assert!(held <= if takeover { 1 << window_bits.max(9) } else { 0 });
                     }
