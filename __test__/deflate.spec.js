@@ -19,15 +19,7 @@ const Extensions = require('..')
 const deflate = require('../deflate')
 const Original = require('websocket-extensions-original')
 const pmd = require('permessage-deflate')
-const {
-  SIZES,
-  randomText,
-  compressibleText,
-  compressibleBinary,
-  WINDOW_BITS,
-  ZLIB_WINDOW_BITS,
-  windowOptions
-} = require('./messages')
+const { SIZES, randomText, compressibleText, compressibleBinary, WINDOW_BITS, ZLIB_WINDOW_BITS, windowOptions } = require('./messages')
 
 const P = 'permessage-deflate'
 const KiB = 1024
