@@ -2,7 +2,7 @@
 //!
 //! From the input: every option of both ends (level, memLevel, strategy,
 //! window bits, context takeover, requested window and takeover, maxLength),
-//! a client and a server session negotiated through the core's negotiation
+//! a client and a server session negotiated as the core crate negotiates
 //! (the offer and the response go through a header line and the parser),
 //! then a sequence of operations:
 //! - bursts of messages in either direction, all compressed before any result
@@ -105,7 +105,7 @@ fn max_length(input: &mut Input) -> Option<usize> {
 /// A message length: under 256 bytes most of the time, else under 4 KiB,
 /// under 64 KiB, or within 128 bytes of 64 or 128 KiB (where messages go to
 /// the workers and the output buffers grow). Large messages cost the most
-/// (about 30 ms for 128 KiB under AddressSanitizer), so they are the rarest.
+/// under AddressSanitizer, so they are the rarest.
 fn length(input: &mut Input) -> usize {
     let class = input.byte();
     match class % 16 {

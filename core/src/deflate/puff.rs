@@ -1,7 +1,9 @@
 //! A small, slow DEFLATE decoder for tests, after zlib's `contrib/puff`.
 //! It shares no code with zlib-rs and reports the farthest match distance a
 //! message uses: zlib-rs's inflate keeps 32 KiB of history whatever window
-//! it is given, so it cannot tell whether we kept to a smaller one.
+//! it is given, so it cannot tell whether we kept to a smaller one. It is
+//! also the oracle for the window check (distance.rs), so it shares no code
+//! with that either: RFC 1951's tables are written in both on purpose.
 
 const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
