@@ -1,5 +1,6 @@
 //! Native permessage-deflate (RFC 7692): options (`config`), negotiation
-//! (`negotiate`) and the per-direction codec (`codec`), free of napi.
+//! (`negotiate`), the per-direction codec (`codec`) and one session with a
+//! codec lane per direction (`session`), free of napi.
 
 pub mod codec;
 pub mod config;
@@ -10,9 +11,6 @@ mod puff;
 #[cfg(test)]
 mod rules_tests;
 pub mod session;
-
-// The one line to change when these modules move next to the header parser.
-use crate::parser::{ParamValue, Params};
 
 pub use codec::{CodecStats, CompressError, Compressor, Decompressor, InflateError};
 pub use config::{ConfigError, DeflateConfig, OptionValue, Strategy};

@@ -10,7 +10,7 @@
 //! what zlib can do, which matters for 8 only.
 
 use super::config::{DeflateConfig, Strategy};
-use super::{ParamValue, Params};
+use crate::parser::{ParamValue, Params};
 
 const SERVER_NO_CONTEXT_TAKEOVER: &str = "server_no_context_takeover";
 const CLIENT_NO_CONTEXT_TAKEOVER: &str = "client_no_context_takeover";
