@@ -223,6 +223,8 @@ pub struct Pool {
     ready: Condvar,
     workers: AtomicUsize,
     spawn_failures: AtomicUsize,
+    /// Why the first worker that failed to start failed.
+    spawn_error: OnceLock<String>,
 }
 
 impl Pool {
@@ -243,13 +245,20 @@ impl Pool {
             ready: Condvar::new(),
             workers: AtomicUsize::new(0),
             spawn_failures: AtomicUsize::new(0),
+            spawn_error: OnceLock::new(),
         });
         for i in 0..threads {
             let worker = Arc::clone(&pool);
             match spawn(format!("wsx-deflate-{i}"), Box::new(move || worker.work())) {
-                Ok(()) => pool.workers.fetch_add(1, Ordering::Relaxed),
-                Err(_) => pool.spawn_failures.fetch_add(1, Ordering::Relaxed),
-            };
+                Ok(()) => {
+                    pool.workers.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    pool.spawn_failures.fetch_add(1, Ordering::Relaxed);
+                    // The first reason is kept; later failures are counted.
+                    let _ = pool.spawn_error.set(e.to_string());
+                }
+            }
         }
         pool
     }
@@ -262,6 +271,12 @@ impl Pool {
     /// How many worker threads failed to start.
     pub fn spawn_failures(&self) -> usize {
         self.spawn_failures.load(Ordering::Relaxed)
+    }
+
+    /// The operating system's reason the first worker that failed to start
+    /// failed.
+    pub fn spawn_error(&self) -> Option<&str> {
+        self.spawn_error.get().map(String::as_str)
     }
 
     fn submit(&self, task: Task) {
@@ -456,6 +471,7 @@ mod tests {
     fn with_no_worker_started_queued_messages_run_on_the_caller_and_arrive() {
         let pool = Pool::start(3, refuse);
         assert_eq!((pool.workers(), pool.spawn_failures()), (0, 3));
+        assert_eq!(pool.spawn_error(), Some("no threads left"));
         // Delivered before `enqueue` returned, in order.
         let outputs: Vec<Vec<u8>> = queue_on(pool, 5).try_iter().collect();
         assert_eq!(outputs.len(), 5);
@@ -466,6 +482,7 @@ mod tests {
     fn a_worker_that_fails_to_start_is_counted_and_the_others_run_the_lane() {
         let pool = Pool::start(3, refuse_the_second);
         assert_eq!((pool.workers(), pool.spawn_failures()), (2, 1));
+        assert_eq!(pool.spawn_error(), Some("no threads left"));
         let outputs: Vec<Vec<u8>> = queue_on(pool, 5).iter().collect();
         assert_eq!(outputs.len(), 5);
         for (i, out) in outputs.iter().enumerate() {
@@ -477,6 +494,6 @@ mod tests {
     fn the_shared_pool_starts_its_workers() {
         let pool = Pool::shared();
         assert!(pool.workers() >= 2);
-        assert_eq!(spawn_failures(), 0);
+        assert_eq!((spawn_failures(), pool.spawn_error()), (0, None));
     }
 }
