@@ -104,6 +104,17 @@ export declare function containerClose(id: number, ticket: number, take: boolean
 /** A session called back. Returns the next action when `take`, else 0. */
 export declare function containerComplete(id: number, cell: number, dir: number, slot: number, error: boolean, take: boolean): number
 
+/** Frees a configuration whose extension object was collected. */
+export declare function containerConfigFree(config: number): void
+
+/**
+ * Keeps the configuration of this package's deflate extension `ext` for
+ * `containerRespondDeflate` and returns its number. JavaScript asks once per
+ * extension object and frees it (`containerConfigFree`) when that object is
+ * collected.
+ */
+export declare function containerConfigNew(ext: DeflateExtension): number
+
 /**
  * The error for a server response whose extension uses a bit already
  * taken, or null when its bits are free.
@@ -140,7 +151,8 @@ export declare function containerReserve(id: number, index: number): string | nu
 
 /**
  * The server's side of a negotiation in one call, for a container whose
- * only registered extension (index 0) is this package's deflate `ext`:
+ * only registered extension (index 0) is this package's deflate, with the
+ * configuration numbered `config` (`containerConfigNew`):
  * parses the client's offers, takes the extension's RSV bits, makes the
  * session for the first acceptable offer, serializes its response and sets
  * up the pipeline, as `generateResponse` does one step at a time. Returns -1
@@ -149,7 +161,7 @@ export declare function containerReserve(id: number, index: number): string | nu
  * extension's RSV bits. The container keeps the session until its first
  * message (`containerTakeSession`).
  */
-export declare function containerRespondDeflate(id: number, header: string, ext: DeflateExtension, maxLength?: number | undefined | null): number | string
+export declare function containerRespondDeflate(id: number, header: string, config: number, maxLength?: number | undefined | null): number | string
 
 /**
  * Sets up the pipeline with the given extensions in pipeline order and

@@ -15,6 +15,23 @@ const { nativeConfig, maxLengthOf } = require('./deflate')
 // pipeline, not the container, is what a session's pending callback holds.
 const freeContainers = new FinalizationRegistry((container) => native.containerFree(container))
 
+// The native numbers of the deflate configurations that servers negotiate
+// with in one call (containerRespondDeflate): asked once per configuration,
+// so a handshake passes a number, not a native object. Freed when the
+// configuration is collected.
+const configNumbers = new WeakMap()
+const freeConfigs = new FinalizationRegistry((number) => native.containerConfigFree(number))
+
+function configNumber (config) {
+  let number = configNumbers.get(config)
+  if (number === undefined) {
+    number = native.containerConfigNew(config)
+    configNumbers.set(config, number)
+    freeConfigs.register(config, number)
+  }
+  return number
+}
+
 class Extensions {
   constructor (options) {
     this._options = Extensions.validateOptions(options, ['maxLength'])
@@ -147,7 +164,7 @@ class Extensions {
   // above. The native state keeps the session until its first message
   // (heldCell), and frames may carry the extension's RSV bits.
   _respondDeflate (header, config) {
-    const response = native.containerRespondDeflate(this._container, headerText(header), config, maxLengthOf(this._options))
+    const response = native.containerRespondDeflate(this._container, headerText(header), configNumber(config), maxLengthOf(this._options))
     if (response === -1) throw invalidHeader(header)
     if (response === 0) {
       this._setRsv(0)
@@ -191,7 +208,7 @@ class Extensions {
   }
 
   close (callback, context) {
-    this._offered = []
+    if (this._offered.length > 0) this._offered = []
     this._pipeline.close(callback, context)
   }
 }

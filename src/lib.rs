@@ -41,6 +41,7 @@ use napi_derive::napi;
 use std::cell::RefCell;
 use table::Table;
 use websocket_extensions_core::deflate::session::Session;
+use websocket_extensions_core::deflate::DeflateConfig;
 use websocket_extensions_core::parser;
 use websocket_extensions_core::pipeline::{Action, Direction, Pipeline};
 use websocket_extensions_core::registry::{response_plan_json, ExtensionInfo, Registry};
@@ -289,8 +290,31 @@ pub fn container_unreserve(id: u32, index: u32) -> Result<()> {
     })
 }
 
+thread_local! {
+    // The configurations of this thread's deflate extensions that server
+    // containers negotiate with in one call, by number: a number crosses for
+    // less than a native object does.
+    static CONFIGS: RefCell<Table<DeflateConfig>> = RefCell::new(Table::default());
+}
+
+/// Keeps the configuration of this package's deflate extension `ext` for
+/// `containerRespondDeflate` and returns its number. JavaScript asks once per
+/// extension object and frees it (`containerConfigFree`) when that object is
+/// collected.
+#[napi(catch_unwind, js_name = "containerConfigNew")]
+pub fn container_config_new(ext: &deflate_binding::DeflateExtension) -> u32 {
+    CONFIGS.with(|configs| configs.borrow_mut().insert(deflate_binding::config_of(ext)))
+}
+
+/// Frees a configuration whose extension object was collected.
+#[napi(catch_unwind, js_name = "containerConfigFree")]
+pub fn container_config_free(config: u32) {
+    CONFIGS.with(|configs| configs.borrow_mut().remove(config));
+}
+
 /// The server's side of a negotiation in one call, for a container whose
-/// only registered extension (index 0) is this package's deflate `ext`:
+/// only registered extension (index 0) is this package's deflate, with the
+/// configuration numbered `config` (`containerConfigNew`):
 /// parses the client's offers, takes the extension's RSV bits, makes the
 /// session for the first acceptable offer, serializes its response and sets
 /// up the pipeline, as `generateResponse` does one step at a time. Returns -1
@@ -302,7 +326,7 @@ pub fn container_unreserve(id: u32, index: u32) -> Result<()> {
 pub fn container_respond_deflate(
     id: u32,
     header: String,
-    ext: &deflate_binding::DeflateExtension,
+    config: u32,
     max_length: Option<f64>,
 ) -> Result<Either<i32, String>> {
     with_container(id, |container| {
@@ -326,9 +350,16 @@ pub fn container_respond_deflate(
         let Some(name) = container.registry.name(index) else {
             return Ok(Either::A(0));
         };
-        let Some((session, response)) =
-            deflate_binding::server_handshake(ext, &params, max_length, name)
-        else {
+        let handshake = CONFIGS.with(|configs| {
+            let configs = configs.borrow();
+            let config = configs
+                .get(config)
+                .ok_or_else(|| Error::from_reason("no such permessage-deflate configuration"))?;
+            Ok::<_, Error>(deflate_binding::server_handshake(
+                config, &params, max_length, name,
+            ))
+        })?;
+        let Some((session, response)) = handshake else {
             return Ok(Either::A(0));
         };
         container.registry.reserve(index);

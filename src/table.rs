@@ -32,6 +32,10 @@ impl<T> Table<T> {
         }
     }
 
+    pub fn get(&self, id: u32) -> Option<&T> {
+        self.entries.get(id as usize).and_then(Option::as_ref)
+    }
+
     pub fn get_mut(&mut self, id: u32) -> Option<&mut T> {
         self.entries.get_mut(id as usize).and_then(Option::as_mut)
     }

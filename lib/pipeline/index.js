@@ -62,17 +62,21 @@ function prefixError (error, name) {
 class Pipeline {
   constructor () {
     // The number of the container's native state; set with the cells.
+    // A connection's container is made per handshake, so what only some
+    // connections need is made when first needed: the per-cell failure
+    // flags with the cells, the close callbacks at the first close.
     this._container = null
     this._cells = null
     // Per direction, the cells whose session has failed a message (see _exec).
-    this._failed = [[], []]
+    this._failed = null
     this._closed = false
     this._stopped = [false, false]
     this._inflight = [0, 0]
     this._chains = [null, null]
     this._entries = []
     this._free = []
-    this._closers = new Map()
+    // Close callbacks by ticket (see close()).
+    this._closers = null
     this._nextTicket = 0
     this._draining = false
     this._dirty = false
@@ -86,10 +90,10 @@ class Pipeline {
   setup (container, cells) {
     this._container = container
     this._cells = cells
-    this._stopped = [this._closed, this._closed]
-    this._failed = [cells.map(() => false), cells.map(() => false)]
-    this._inflight = [0, 0]
-    this._chains = [null, null]
+    this._stopped[OUTGOING] = this._stopped[INCOMING] = this._closed
+    this._failed = cells.length === 0 ? null : [new Array(cells.length).fill(false), new Array(cells.length).fill(false)]
+    this._inflight[OUTGOING] = this._inflight[INCOMING] = 0
+    this._chains[OUTGOING] = this._chains[INCOMING] = null
   }
 
   // Stops both directions; `callback` is called once every message in
@@ -103,11 +107,11 @@ class Pipeline {
       else callback.call(context)
       return
     }
-    for (const dir of [OUTGOING, INCOMING]) {
-      if (this._chains[dir] !== null) this._adoptChain(dir)
-    }
+    if (this._chains[OUTGOING] !== null) this._adoptChain(OUTGOING)
+    if (this._chains[INCOMING] !== null) this._adoptChain(INCOMING)
     const ticket = this._nextTicket++
-    this._closers.set(ticket, { callback, context })
+    if (this._closers === null) this._closers = []
+    this._closers[ticket] = { callback, context }
     this._continue(native.containerClose(this._container, ticket, !this._draining))
   }
 
@@ -370,8 +374,8 @@ class Pipeline {
         return 0
       }
       case CLOSED: {
-        const closer = this._closers.get(slot)
-        this._closers.delete(slot)
+        const closer = this._closers[slot]
+        this._closers[slot] = undefined
         if (closer && closer.callback) closer.callback.call(closer.context)
         return 0
       }
