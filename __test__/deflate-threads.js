@@ -152,6 +152,37 @@ const scenarios = {
     // Its stream goes on after the rest.
     const after = await roundTrip(large, json(5, 2000))
     return { sawWorking, smallTrips, wire: wire.data.length, after, stats: deflate.stats() }
+  },
+
+  // A thread whose environment ends with sessions of every kind: resting,
+  // live with a restAfter timer set, and one with a large message on an
+  // offload worker. Posts { ready } with its figures, then, as `mode` says,
+  // waits to be terminated, exits with process.exit, or waits for its
+  // message and ends on its own.
+  async envEnd ({ mode }) {
+    const resting = deflate.configure({ liveStates: 0 })
+    for (let i = 0; i < 2; i++) await roundTrip(pair(resting), json(i, 1000))
+    const live = deflate.configure({ restAfter: 60000 })
+    const pairs = [pair(live), pair(live), pair(live)]
+    for (let i = 0; i < 3; i++) {
+      for (const p of pairs) await roundTrip(p, json(i, 1000))
+    }
+    const large = pair(live)
+    await roundTrip(large, json(0, 1000))
+    const data = Buffer.concat(Array.from({ length: 2048 }, (_, i) => json(i, 2000)))
+    const sent = run(large.client, 'out', data)
+    parentPort.postMessage({ ready: deflate.stats() })
+    if (mode === 'exit') {
+      setImmediate(() => process.exit(0))
+      return sent
+    }
+    if (mode === 'natural') {
+      const wire = await sent
+      const back = await run(large.server, 'in', wire.data)
+      if (!back.data.equals(data)) throw new Error('the large message differs')
+      return deflate.stats()
+    }
+    return sent
   }
 }
 
