@@ -22,6 +22,7 @@ use std::sync::mpsc;
 use websocket_extensions_core::deflate::session::{Outcome, Session};
 use websocket_extensions_core::deflate::{DeflateConfig, InflateError, OptionValue};
 use websocket_extensions_core::parser::{parse_header, serialize_parsed, Params};
+use websocket_extensions_core::test_support::random_bytes;
 
 /// The most messages in one burst.
 const MAX_BURST: usize = 4;
@@ -131,16 +132,8 @@ fn message(input: &mut Input) -> Vec<u8> {
             pattern.iter().copied().cycle().take(len).collect()
         }
         _ => {
-            let mut state = u32::from(kind >> 2) << 8 | 0x9e37_79b9;
             let len = length(input);
-            (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 17;
-                    state ^= state << 5;
-                    (state >> 24) as u8
-                })
-                .collect()
+            random_bytes(len, u64::from(kind >> 2) << 8 | 0x9e37_79b9)
         }
     }
 }
@@ -178,47 +171,20 @@ fn negotiate(ends: &Ends) -> [Session; 2] {
     [client, server]
 }
 
-/// Compresses every message, then reads every result in order: some inline,
-/// some from a worker.
-fn compress_all(session: &Session, messages: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let pending: Vec<_> = messages
+/// Hands every input to `process` (a session's compress or decompress),
+/// then reads every result in order: some inline, some from a worker.
+fn all_in_order<O: Send + 'static>(
+    inputs: &[Vec<u8>],
+    process: impl Fn(&[u8], Deliver<O>) -> Option<Outcome<O>>,
+) -> Vec<O> {
+    let pending: Vec<_> = inputs
         .iter()
-        .map(|m| {
+        .map(|input| {
             let (tx, rx) = mpsc::channel();
-            let outcome = session
-                .compress(m, move || {
-                    Box::new(move |out| {
-                        let _ = tx.send(out);
-                    })
-                })
-                .expect("an active session compresses");
-            (outcome, rx)
-        })
-        .collect();
-    pending
-        .into_iter()
-        .map(|(outcome, rx)| {
-            let out = match outcome {
-                Outcome::Done(out) => out,
-                Outcome::Queued => rx.recv().expect("a queued message is delivered"),
-            };
-            out.expect("compression does not fail")
-        })
-        .collect()
-}
-
-fn decompress_all(session: &Session, wires: &[Vec<u8>]) -> Vec<Result<Vec<u8>, InflateError>> {
-    let pending: Vec<_> = wires
-        .iter()
-        .map(|w| {
-            let (tx, rx) = mpsc::channel();
-            let outcome = session
-                .decompress(w, move || {
-                    Box::new(move |out| {
-                        let _ = tx.send(out);
-                    })
-                })
-                .expect("an active session decompresses");
+            let deliver: Deliver<O> = Box::new(move |out| {
+                let _ = tx.send(out);
+            });
+            let outcome = process(input, deliver).expect("an active session takes messages");
             (outcome, rx)
         })
         .collect();
@@ -229,6 +195,20 @@ fn decompress_all(session: &Session, wires: &[Vec<u8>]) -> Vec<Result<Vec<u8>, I
             Outcome::Queued => rx.recv().expect("a queued message is delivered"),
         })
         .collect()
+}
+
+/// Where a queued message's result goes.
+type Deliver<O> = Box<dyn FnOnce(O) + Send>;
+
+fn compress_all(session: &Session, messages: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    all_in_order(messages, |m, deliver| session.compress(m, move || deliver))
+        .into_iter()
+        .map(|out| out.expect("compression does not fail"))
+        .collect()
+}
+
+fn decompress_all(session: &Session, wires: &[Vec<u8>]) -> Vec<Result<Vec<u8>, InflateError>> {
+    all_in_order(wires, |w, deliver| session.decompress(w, move || deliver))
 }
 
 /// Sends `messages` from `from` to `to`. False when the pair's contexts no
