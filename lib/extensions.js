@@ -32,6 +32,16 @@ function configNumber (config) {
   return number
 }
 
+// The mask bit of RSV`bit` (bit 0 for RSV1) if `value`, checked as the
+// original checks an extension's rsv fields.
+function rsvBit (value, bit) {
+  if (typeof value !== 'boolean') throw new TypeError('extension.rsv' + bit + ' must be true or false')
+  return value ? 1 << (bit - 1) : 0
+}
+
+// No client sessions offered yet (see generateOffer).
+const NONE_OFFERED = Object.freeze([])
+
 class Extensions {
   constructor (options) {
     this._options = Extensions.validateOptions(options, ['maxLength'])
@@ -42,7 +52,7 @@ class Extensions {
     // The RSV bits of the first extension (bit 0 for RSV1).
     this._firstRsv = 0
     this._extensions = []
-    this._offered = []
+    this._offered = NONE_OFFERED
     this._rsv1 = this._rsv2 = this._rsv3 = false
     this._pipeline = new Pipeline()
   }
@@ -60,12 +70,7 @@ class Extensions {
   add (ext) {
     if (typeof ext.name !== 'string') throw new TypeError('extension.name must be a string')
     if (ext.type !== 'permessage') throw new TypeError('extension.type must be "permessage"')
-    let bits = 0
-    for (let bit = 1; bit <= 3; bit++) {
-      const value = ext['rsv' + bit]
-      if (typeof value !== 'boolean') throw new TypeError('extension.rsv' + bit + ' must be true or false')
-      if (value) bits |= 1 << (bit - 1)
-    }
+    const bits = rsvBit(ext.rsv1, 1) | rsvBit(ext.rsv2, 2) | rsvBit(ext.rsv3, 3)
     if (this._container === null) {
       // The first extension is registered as the state is made: one call.
       this._container = native.containerNewWith(ext.name, bits)
@@ -208,7 +213,7 @@ class Extensions {
   }
 
   close (callback, context) {
-    if (this._offered.length > 0) this._offered = []
+    this._offered = NONE_OFFERED
     this._pipeline.close(callback, context)
   }
 }

@@ -63,11 +63,12 @@ class Pipeline {
   constructor () {
     // The number of the container's native state; set with the cells.
     // A connection's container is made per handshake, so what only some
-    // connections need is made when first needed: the per-cell failure
-    // flags with the cells, the close callbacks at the first close.
+    // connections need is made when first needed: the failure flags at the
+    // first failure, the close callbacks at the first close.
     this._container = null
     this._cells = null
-    // Per direction, the cells whose session has failed a message (see _exec).
+    // Per direction, the cells whose session has failed a message (see
+    // _exec); made at the first failure.
     this._failed = null
     this._closed = false
     this._stopped = [false, false]
@@ -91,7 +92,7 @@ class Pipeline {
     this._container = container
     this._cells = cells
     this._stopped[OUTGOING] = this._stopped[INCOMING] = this._closed
-    this._failed = cells.length === 0 ? null : [new Array(cells.length).fill(false), new Array(cells.length).fill(false)]
+    this._failed = null
     this._inflight[OUTGOING] = this._inflight[INCOMING] = 0
     this._chains[OUTGOING] = this._chains[INCOMING] = null
   }
@@ -290,7 +291,10 @@ class Pipeline {
     const entry = call.entry
     if (this._entries[entry.slot] !== entry) return 0
     const failed = !!call.error
-    if (failed) this._failed[call.dir][call.cell] = true
+    if (failed) {
+      if (this._failed === null) this._failed = [[], []]
+      this._failed[call.dir][call.cell] = true
+    }
     entry.value = failed ? call.error : call.message
     return native.containerComplete(this._container, call.cell, call.dir, entry.slot, failed, take)
   }
@@ -339,7 +343,7 @@ class Pipeline {
         // A call the core asked for before the session failed an earlier
         // message of that direction: the core drops the message, and the
         // session, like the original's stopped Functor, never sees it.
-        if (this._failed[dir][cell]) return 0
+        if (this._failed !== null && this._failed[dir][cell] === true) return 0
         const entry = this._entries[slot]
         const call = new Call(cell, dir, entry)
         this._invoke(call, entry.value)
