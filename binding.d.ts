@@ -83,10 +83,9 @@ export declare const CODEC_UNCOMPRESSED: number
 
 /**
  * Registers an extension whose fields JavaScript has checked: its name and
- * RSV bits (bit 0 for RSV1). Returns null, or the message of the TypeError
- * to throw when the name is taken.
+ * RSV bits (bit 0 for RSV1). Returns its index, or ERROR_NAME_TAKEN.
  */
-export declare function containerAdd(id: number, name: string, rsv: number): string | null
+export declare function containerAdd(id: number, name: string, rsv: number): number
 
 /**
  * Takes over a message that JavaScript passed through the cells before
@@ -116,10 +115,11 @@ export declare function containerConfigFree(config: number): void
 export declare function containerConfigNew(ext: DeflateExtension): number
 
 /**
- * The error for a server response whose extension uses a bit already
- * taken, or null when its bits are free.
+ * The conflict of a server response whose extension uses a bit already
+ * taken (`bit | holder << RSV_CONFLICT_HOLDER_SHIFT`), or 0 when its bits
+ * are free.
  */
-export declare function containerConflict(id: number, index: number): string | null
+export declare function containerConflict(id: number, index: number): number
 
 /** Frees a container whose JavaScript object was collected. */
 export declare function containerFree(id: number): void
@@ -138,16 +138,15 @@ export declare function containerNext(id: number): number
 
 /**
  * The client's offers grouped by registered extension, as JSON
- * `[[index, [params, ...]], ...]`, or null for an invalid header.
+ * `[[index, [params, ...]], ...]`, or ERROR_INVALID_HEADER.
  */
-export declare function containerPlanResponse(id: number, header: string): string | null
+export declare function containerPlanResponse(id: number, header: string): string | number
 
 /**
- * Takes the extension's RSV bits if they are free. Returns null, or the
- * error for a server response whose extension uses a bit already taken
- * (and then takes nothing).
+ * Takes the extension's RSV bits if they are free and returns 0; otherwise
+ * takes nothing and returns the conflict, as `containerConflict` does.
  */
-export declare function containerReserve(id: number, index: number): string | null
+export declare function containerReserve(id: number, index: number): number
 
 /**
  * The server's side of a negotiation in one call, for a container whose
@@ -155,8 +154,8 @@ export declare function containerReserve(id: number, index: number): string | nu
  * configuration numbered `config` (`containerConfigNew`):
  * parses the client's offers, takes the extension's RSV bits, makes the
  * session for the first acceptable offer, serializes its response and sets
- * up the pipeline, as `generateResponse` does one step at a time. Returns -1
- * for an invalid header, 0 when nothing was negotiated (the pipeline is then
+ * up the pipeline, as `generateResponse` does one step at a time. Returns
+ * ERROR_INVALID_HEADER, 0 when nothing was negotiated (the pipeline is then
  * empty), or the response; the message frames may then carry the
  * extension's RSV bits. The container keeps the session until its first
  * message (`containerTakeSession`).
@@ -270,6 +269,12 @@ export interface DeflateStats {
  */
 export declare function deflateSweep(): number
 
+/** Failure: the header does not match the grammar (SyntaxError). */
+export declare const ERROR_INVALID_HEADER: number
+
+/** Failure: an extension with this name is registered already (TypeError). */
+export declare const ERROR_NAME_TAKEN: number
+
 /**
  * Whether a header matches the grammar, for a container with nothing to
  * negotiate: no offers are built.
@@ -278,9 +283,15 @@ export declare function isValidHeader(header: string): boolean
 
 /**
  * Parses a header into JSON (`[{"name", "params"}]`) for `JSON.parse`, or
- * returns null when it does not match the grammar.
+ * ERROR_INVALID_HEADER.
  */
-export declare function parseHeaderJson(header: string): string | null
+export declare function parseHeaderJson(header: string): string | number
+
+/**
+ * An RSV conflict crosses as `bit | holder << 2` (bit 1 to 3, the holder's
+ * registration index); 0 is no conflict. lib/errors.js words it.
+ */
+export declare const RSV_CONFLICT_HOLDER_SHIFT: number
 
 /**
  * `serializeParams` once JavaScript has walked the params object: `values`

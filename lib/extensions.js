@@ -7,7 +7,8 @@
 // docs/ARCHITECTURE.md explains the design.
 
 const native = require('../binding')
-const { parseHeader, serializeParams, headerText, invalidHeader } = require('./parser')
+const { parseHeader, serializeParams, headerText } = require('./parser')
+const { NAME_TAKEN, invalidHeader, nameTaken, rsvConflict } = require('./errors')
 const { Pipeline, cell, heldCell, OUTGOING, INCOMING } = require('./pipeline')
 const { nativeConfig, maxLengthOf } = require('./deflate')
 
@@ -52,6 +53,8 @@ class Extensions {
     // The RSV bits of the first extension (bit 0 for RSV1).
     this._firstRsv = 0
     this._extensions = []
+    // Their names as registered, which the RSV conflict error quotes.
+    this._names = []
     this._offered = NONE_OFFERED
     this._rsv1 = this._rsv2 = this._rsv3 = false
     this._pipeline = new Pipeline()
@@ -77,10 +80,10 @@ class Extensions {
       this._firstRsv = bits
       freeContainers.register(this._pipeline, this._container)
     } else {
-      const error = native.containerAdd(this._container, ext.name, bits)
-      if (error !== null) throw new TypeError(error)
+      if (native.containerAdd(this._container, ext.name, bits) === NAME_TAKEN) throw nameTaken(ext.name)
     }
     this._extensions.push(ext)
+    this._names.push(ext.name)
   }
 
   generateOffer () {
@@ -111,7 +114,7 @@ class Extensions {
         throw new Error('Server sent an extension response for unknown extension "' + name + '"')
       }
       const conflict = native.containerConflict(this._container, index)
-      if (conflict !== null) throw new Error(conflict)
+      if (conflict !== 0) throw rsvConflict(conflict, this._names, this._names[index])
       if (session.activate(params) !== true) {
         throw new Error('Server sent unacceptable extension parameters: ' + serializeParams(name, params))
       }
@@ -135,14 +138,14 @@ class Extensions {
       if (config !== null) return this._respondDeflate(header, config)
     }
     const plan = native.containerPlanResponse(this._container, headerText(header))
-    if (plan === null) throw invalidHeader(header)
+    if (typeof plan !== 'string') throw invalidHeader(header)
     const cells = []
     const active = []
     const response = []
     for (const [index, offers] of JSON.parse(plan)) {
       // Take the extension's bits first (one native call instead of a check
       // and a take); give them back if no session comes of it.
-      if (native.containerReserve(this._container, index) !== null) continue
+      if (native.containerReserve(this._container, index) !== 0) continue
       const ext = this._extensions[index]
       let session
       try {
@@ -170,8 +173,8 @@ class Extensions {
   // (heldCell), and frames may carry the extension's RSV bits.
   _respondDeflate (header, config) {
     const response = native.containerRespondDeflate(this._container, headerText(header), configNumber(config), maxLengthOf(this._options))
-    if (response === -1) throw invalidHeader(header)
-    if (response === 0) {
+    if (typeof response !== 'string') {
+      if (response !== 0) throw invalidHeader(header)
       this._setRsv(0)
       this._pipeline.setup(this._container, [])
       return null

@@ -4,13 +4,9 @@
 // Rust (core/src/parser.rs); this file only turns JavaScript values into what the
 // binding takes and back.
 const native = require('../binding')
+const { invalidHeader } = require('./errors')
 
 /** @typedef {import('../index').Offer} Offer */
-
-/** @param {unknown} header */
-function invalidHeader (header) {
-  return new SyntaxError('Invalid Sec-WebSocket-Extensions header: ' + header)
-}
 
 // Returns the header as a string for the parser, '' for no header.
 /**
@@ -36,7 +32,7 @@ function parseHeader (header) {
   const text = headerText(header)
   if (text === '') return []
   const json = native.parseHeaderJson(text)
-  if (json === null) throw invalidHeader(header)
+  if (typeof json !== 'string') throw invalidHeader(header)
   return JSON.parse(json)
 }
 

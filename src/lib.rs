@@ -44,15 +44,43 @@ use websocket_extensions_core::deflate::session::Session;
 use websocket_extensions_core::deflate::DeflateConfig;
 use websocket_extensions_core::parser;
 use websocket_extensions_core::pipeline::{Action, Direction, Pipeline};
-use websocket_extensions_core::registry::{response_plan_json, ExtensionInfo, Registry};
+use websocket_extensions_core::registry::{
+    response_plan_json, ExtensionInfo, Registry, RsvConflict,
+};
+
+// Failures cross as numbers. A native function that can fail in a way the
+// contract words (docs/SPEC.md) returns its result or a failure code, never a
+// thrown native error, a text or a null; lib/errors.js turns every code into
+// the original's Error, class and text, in one table. The codes are exported
+// and read once there. The per-message codec does the same with its CODEC_*
+// codes (src/deflate_binding.rs). A native function throws only for a broken
+// invariant (an unknown number, a panic caught at the boundary).
+
+/// Failure: the header does not match the grammar (SyntaxError).
+#[napi]
+pub const ERROR_INVALID_HEADER: i32 = -1;
+/// Failure: an extension with this name is registered already (TypeError).
+#[napi]
+pub const ERROR_NAME_TAKEN: i32 = -2;
+/// An RSV conflict crosses as `bit | holder << 2` (bit 1 to 3, the holder's
+/// registration index); 0 is no conflict. lib/errors.js words it.
+#[napi]
+pub const RSV_CONFLICT_HOLDER_SHIFT: u32 = 2;
+
+fn conflict_code(conflict: Option<RsvConflict>) -> u32 {
+    conflict.map_or(0, |c| {
+        u32::from(c.bit) | (c.holder as u32) << RSV_CONFLICT_HOLDER_SHIFT
+    })
+}
 
 /// Parses a header into JSON (`[{"name", "params"}]`) for `JSON.parse`, or
-/// returns null when it does not match the grammar.
+/// ERROR_INVALID_HEADER.
 #[napi(catch_unwind, js_name = "parseHeaderJson")]
-pub fn parse_header_json(header: String) -> Option<String> {
-    parser::parse_header(&header)
-        .ok()
-        .map(|offers| parser::offers_to_json(&offers))
+pub fn parse_header_json(header: String) -> Either<String, i32> {
+    match parser::parse_header(&header) {
+        Ok(offers) => Either::A(parser::offers_to_json(&offers)),
+        Err(_) => Either::B(ERROR_INVALID_HEADER),
+    }
 }
 
 /// Whether a header matches the grammar, for a container with nothing to
@@ -214,7 +242,7 @@ pub fn container_new_with(name: String, rsv: u32) -> Result<u32> {
     container
         .registry
         .add(ExtensionInfo { name, rsv })
-        .map_err(Error::from_reason)?;
+        .map_err(|_| Error::from_reason("the first name was taken"))?;
     Ok(CONTAINERS.with(|table| table.borrow_mut().insert(container)))
 }
 
@@ -225,24 +253,29 @@ pub fn container_free(id: u32) {
 }
 
 /// Registers an extension whose fields JavaScript has checked: its name and
-/// RSV bits (bit 0 for RSV1). Returns null, or the message of the TypeError
-/// to throw when the name is taken.
+/// RSV bits (bit 0 for RSV1). Returns its index, or ERROR_NAME_TAKEN.
 #[napi(catch_unwind, js_name = "containerAdd")]
-pub fn container_add(id: u32, name: String, rsv: u32) -> Result<Option<String>> {
+pub fn container_add(id: u32, name: String, rsv: u32) -> Result<i32> {
     with_container(id, |container| {
         let rsv = [rsv & 1 != 0, rsv & 2 != 0, rsv & 4 != 0];
-        Ok(container.registry.add(ExtensionInfo { name, rsv }).err())
+        Ok(match container.registry.add(ExtensionInfo { name, rsv }) {
+            Ok(index) => i32::try_from(index).unwrap_or(i32::MAX),
+            Err(_) => ERROR_NAME_TAKEN,
+        })
     })
 }
 
 /// The client's offers grouped by registered extension, as JSON
-/// `[[index, [params, ...]], ...]`, or null for an invalid header.
+/// `[[index, [params, ...]], ...]`, or ERROR_INVALID_HEADER.
 #[napi(catch_unwind, js_name = "containerPlanResponse")]
-pub fn container_plan_response(id: u32, header: String) -> Result<Option<String>> {
+pub fn container_plan_response(id: u32, header: String) -> Result<Either<String, i32>> {
     with_container(id, |container| {
-        Ok(parser::parse_header(&header)
-            .ok()
-            .map(|offers| response_plan_json(&container.registry.offers_by_extension(&offers))))
+        Ok(match parser::parse_header(&header) {
+            Ok(offers) => Either::A(response_plan_json(
+                &container.registry.offers_by_extension(&offers),
+            )),
+            Err(_) => Either::B(ERROR_INVALID_HEADER),
+        })
     })
 }
 
@@ -257,26 +290,26 @@ pub fn container_index_of(id: u32, name: String) -> Result<i32> {
     })
 }
 
-/// The error for a server response whose extension uses a bit already
-/// taken, or null when its bits are free.
+/// The conflict of a server response whose extension uses a bit already
+/// taken (`bit | holder << RSV_CONFLICT_HOLDER_SHIFT`), or 0 when its bits
+/// are free.
 #[napi(catch_unwind, js_name = "containerConflict")]
-pub fn container_conflict(id: u32, index: u32) -> Result<Option<String>> {
+pub fn container_conflict(id: u32, index: u32) -> Result<u32> {
     with_container(id, |container| {
-        Ok(container.registry.conflict_message(index as usize))
+        Ok(conflict_code(container.registry.conflict(index as usize)))
     })
 }
 
-/// Takes the extension's RSV bits if they are free. Returns null, or the
-/// error for a server response whose extension uses a bit already taken
-/// (and then takes nothing).
+/// Takes the extension's RSV bits if they are free and returns 0; otherwise
+/// takes nothing and returns the conflict, as `containerConflict` does.
 #[napi(catch_unwind, js_name = "containerReserve")]
-pub fn container_reserve(id: u32, index: u32) -> Result<Option<String>> {
+pub fn container_reserve(id: u32, index: u32) -> Result<u32> {
     with_container(id, |container| {
-        let conflict = container.registry.conflict_message(index as usize);
+        let conflict = container.registry.conflict(index as usize);
         if conflict.is_none() {
             container.registry.reserve(index as usize);
         }
-        Ok(conflict)
+        Ok(conflict_code(conflict))
     })
 }
 
@@ -317,8 +350,8 @@ pub fn container_config_free(config: u32) {
 /// configuration numbered `config` (`containerConfigNew`):
 /// parses the client's offers, takes the extension's RSV bits, makes the
 /// session for the first acceptable offer, serializes its response and sets
-/// up the pipeline, as `generateResponse` does one step at a time. Returns -1
-/// for an invalid header, 0 when nothing was negotiated (the pipeline is then
+/// up the pipeline, as `generateResponse` does one step at a time. Returns
+/// ERROR_INVALID_HEADER, 0 when nothing was negotiated (the pipeline is then
 /// empty), or the response; the message frames may then carry the
 /// extension's RSV bits. The container keeps the session until its first
 /// message (`containerTakeSession`).
@@ -331,7 +364,7 @@ pub fn container_respond_deflate(
 ) -> Result<Either<i32, String>> {
     with_container(id, |container| {
         let Ok(offers) = parser::parse_header(&header) else {
-            return Ok(Either::A(-1));
+            return Ok(Either::A(ERROR_INVALID_HEADER));
         };
         container.pipeline = Pipeline::new(0);
         container.held = None;
