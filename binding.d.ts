@@ -128,6 +128,14 @@ export declare function containerFree(id: number): void
 export declare function containerIndexOf(id: number, name: string): number
 
 /**
+ * `containerNewWith` and `containerRespondDeflate` in one call, for a
+ * server whose native state is not made yet: makes it with its one
+ * extension (`name`, `rsv`) registered, sets its number as `made[0]` (an
+ * array), and negotiates.
+ */
+export declare function containerNewRespondDeflate(name: string, rsv: number, made: unknown[], header: string, config: number, maxLength?: number | undefined | null): number | string
+
+/**
  * Makes a container with its first extension registered (see `containerAdd`;
  * the first name cannot be taken) and returns its number.
  */

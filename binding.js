@@ -863,6 +863,7 @@ module.exports.containerConfigNew = nativeBinding.containerConfigNew
 module.exports.containerConflict = nativeBinding.containerConflict
 module.exports.containerFree = nativeBinding.containerFree
 module.exports.containerIndexOf = nativeBinding.containerIndexOf
+module.exports.containerNewRespondDeflate = nativeBinding.containerNewRespondDeflate
 module.exports.containerNewWith = nativeBinding.containerNewWith
 module.exports.containerNext = nativeBinding.containerNext
 module.exports.containerPlanResponse = nativeBinding.containerPlanResponse

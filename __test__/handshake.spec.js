@@ -94,6 +94,44 @@ describe('server handshake in one native call', function () {
     assert.equal(result.err.type, 'too_large')
   })
 
+  it('a second negotiation on the same container answers as the steps do (the RSV1 bit stays taken)', function () {
+    const steps = Object.assign({}, deflate)
+    const outcomes = [deflate, steps].map((ext) => {
+      const e = new Extensions()
+      e.add(ext)
+      const first = e.generateResponse('permessage-deflate')
+      const second = e.generateResponse('permessage-deflate; client_max_window_bits')
+      const out = { first, second, rsv: rsv(e) }
+      let closed = 0
+      e.close(() => closed++)
+      assert.equal(closed, 1)
+      return out
+    })
+    assert.deepEqual(outcomes[0], outcomes[1])
+    assert.equal(outcomes[0].first, 'permessage-deflate')
+  })
+
+  it('a connection closed before its first message leaves no deflate session behind', function () {
+    const before = deflate.stats().sessions
+    for (let i = 0; i < 10; i++) {
+      const e = new Extensions()
+      e.add(deflate)
+      assert.equal(e.generateResponse('permessage-deflate'), 'permessage-deflate')
+      let closed = false
+      e.close(() => { closed = true })
+      assert.equal(closed, true)
+      // Closed: messages are dropped, not run through a session.
+      e.processOutgoingMessage({ opcode: 1, rsv1: false, rsv2: false, rsv3: false, data: Buffer.from('late') }, () => assert.fail('delivered after close'))
+    }
+    assert.equal(deflate.stats().sessions, before)
+    const e = new Extensions()
+    e.add(deflate)
+    e.generateResponse('permessage-deflate')
+    assert.equal(roundTrip(e, 'first message').rsv1, true)
+    assert.equal(deflate.stats().sessions, before + 1)
+    e.close()
+  })
+
   it('a replaced createServerSession is called, not bypassed', function () {
     const ext = deflate.configure({})
     let called = 0

@@ -40,15 +40,20 @@ function rsvBit (value, bit) {
   return value ? 1 << (bit - 1) : 0
 }
 
+// Where containerNewRespondDeflate puts the number of the native state it
+// made (see _respondDeflate).
+const MADE = [0]
+
 // No client sessions offered yet (see generateOffer).
 const NONE_OFFERED = Object.freeze([])
 
 class Extensions {
   constructor (options) {
     this._options = Extensions.validateOptions(options, ['maxLength'])
-    // The number of this container's native state, made by the first add():
-    // a container with no extensions (most of websocket-driver's) never
-    // needs any, and never pays for it.
+    // The number of this container's native state, made when first needed
+    // (_native), or by the one-call server handshake: a container with no
+    // extensions (most of websocket-driver's) never needs any, and a server
+    // with only this package's deflate makes it as it negotiates.
     this._container = null
     // The RSV bits of the first extension (bit 0 for RSV1).
     this._firstRsv = 0
@@ -74,16 +79,24 @@ class Extensions {
     if (typeof ext.name !== 'string') throw new TypeError('extension.name must be a string')
     if (ext.type !== 'permessage') throw new TypeError('extension.type must be "permessage"')
     const bits = rsvBit(ext.rsv1, 1) | rsvBit(ext.rsv2, 2) | rsvBit(ext.rsv3, 3)
-    if (this._container === null) {
-      // The first extension is registered as the state is made: one call.
-      this._container = native.containerNewWith(ext.name, bits)
-      this._firstRsv = bits
-      freeContainers.register(this._pipeline, this._container)
-    } else {
-      if (native.containerAdd(this._container, ext.name, bits) === NAME_TAKEN) throw nameTaken(ext.name)
-    }
+    // The first extension is registered when the native state is made; its
+    // name cannot be taken yet.
+    if (this._extensions.length === 0) this._firstRsv = bits
+    else if (native.containerAdd(this._native(), ext.name, bits) === NAME_TAKEN) throw nameTaken(ext.name)
     this._extensions.push(ext)
     this._names.push(ext.name)
+  }
+
+  // The number of the native state, made now with the first extension
+  // registered if it was not made yet. Only for a container with extensions.
+  _native () {
+    if (this._container === null) this._made(native.containerNewWith(this._names[0], this._firstRsv))
+    return this._container
+  }
+
+  _made (container) {
+    this._container = container
+    freeContainers.register(this._pipeline, container)
   }
 
   generateOffer () {
@@ -108,7 +121,7 @@ class Extensions {
     const cells = []
     const active = []
     for (const { name, params } of responses) {
-      const index = this._container === null ? -1 : native.containerIndexOf(this._container, name)
+      const index = this._extensions.length === 0 ? -1 : native.containerIndexOf(this._native(), name)
       const session = index >= 0 ? this._offered[index] : undefined
       if (!session) {
         throw new Error('Server sent an extension response for unknown extension "' + name + '"')
@@ -126,7 +139,7 @@ class Extensions {
   }
 
   generateResponse (header) {
-    if (this._container === null) {
+    if (this._extensions.length === 0) {
       // Nothing registered: the header is only checked.
       const text = headerText(header)
       if (text !== '' && !native.isValidHeader(text)) throw invalidHeader(header)
@@ -137,7 +150,7 @@ class Extensions {
       const config = nativeConfig(this._extensions[0])
       if (config !== null) return this._respondDeflate(header, config)
     }
-    const plan = native.containerPlanResponse(this._container, headerText(header))
+    const plan = native.containerPlanResponse(this._native(), headerText(header))
     if (typeof plan !== 'string') throw invalidHeader(header)
     const cells = []
     const active = []
@@ -172,7 +185,16 @@ class Extensions {
   // above. The native state keeps the session until its first message
   // (heldCell), and frames may carry the extension's RSV bits.
   _respondDeflate (header, config) {
-    const response = native.containerRespondDeflate(this._container, headerText(header), configNumber(config), maxLengthOf(this._options))
+    const text = headerText(header)
+    let response
+    if (this._container === null) {
+      // The native state is made in the same call; its number comes back
+      // as MADE[0].
+      response = native.containerNewRespondDeflate(this._names[0], this._firstRsv, MADE, text, configNumber(config), maxLengthOf(this._options))
+      this._made(MADE[0])
+    } else {
+      response = native.containerRespondDeflate(this._container, text, configNumber(config), maxLengthOf(this._options))
+    }
     if (typeof response !== 'string') {
       if (response !== 0) throw invalidHeader(header)
       this._setRsv(0)

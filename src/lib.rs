@@ -237,13 +237,18 @@ fn with_container<T>(id: u32, f: impl FnOnce(&mut Container) -> Result<T>) -> Re
 /// the first name cannot be taken) and returns its number.
 #[napi(catch_unwind, js_name = "containerNewWith")]
 pub fn container_new_with(name: String, rsv: u32) -> Result<u32> {
+    let container = new_container(name, rsv)?;
+    Ok(CONTAINERS.with(|table| table.borrow_mut().insert(container)))
+}
+
+fn new_container(name: String, rsv: u32) -> Result<Container> {
     let mut container = Container::default();
     let rsv = [rsv & 1 != 0, rsv & 2 != 0, rsv & 4 != 0];
     container
         .registry
         .add(ExtensionInfo { name, rsv })
         .map_err(|_| Error::from_reason("the first name was taken"))?;
-    Ok(CONTAINERS.with(|table| table.borrow_mut().insert(container)))
+    Ok(container)
 }
 
 /// Frees a container whose JavaScript object was collected.
@@ -363,43 +368,76 @@ pub fn container_respond_deflate(
     max_length: Option<f64>,
 ) -> Result<Either<i32, String>> {
     with_container(id, |container| {
-        let Ok(offers) = parser::parse_header(&header) else {
-            return Ok(Either::A(ERROR_INVALID_HEADER));
-        };
-        container.pipeline = Pipeline::new(0);
-        container.held = None;
-        let Some((index, mine)) = container
-            .registry
-            .offers_by_extension(&offers)
-            .into_iter()
-            .next()
-        else {
-            return Ok(Either::A(0));
-        };
-        if container.registry.conflict(index).is_some() {
-            return Ok(Either::A(0));
-        }
-        let params: Vec<parser::Params> = mine.iter().map(|o| o.params.clone()).collect();
-        let Some(name) = container.registry.name(index) else {
-            return Ok(Either::A(0));
-        };
-        let handshake = CONFIGS.with(|configs| {
-            let configs = configs.borrow();
-            let config = configs
-                .get(config)
-                .ok_or_else(|| Error::from_reason("no such permessage-deflate configuration"))?;
-            Ok::<_, Error>(deflate_binding::server_handshake(
-                config, &params, max_length, name,
-            ))
-        })?;
-        let Some((session, response)) = handshake else {
-            return Ok(Either::A(0));
-        };
-        container.registry.reserve(index);
-        container.pipeline = Pipeline::new(1);
-        container.held = Some(session);
-        Ok(Either::B(response))
+        respond_deflate(container, &header, config, max_length)
     })
+}
+
+/// `containerNewWith` and `containerRespondDeflate` in one call, for a
+/// server whose native state is not made yet: makes it with its one
+/// extension (`name`, `rsv`) registered, sets its number as `made[0]` (an
+/// array), and negotiates.
+#[napi(catch_unwind, js_name = "containerNewRespondDeflate")]
+pub fn container_new_respond_deflate(
+    name: String,
+    rsv: u32,
+    mut made: Array,
+    header: String,
+    config: u32,
+    max_length: Option<f64>,
+) -> Result<Either<i32, String>> {
+    let mut container = new_container(name, rsv)?;
+    let result = respond_deflate(&mut container, &header, config, max_length);
+    let id = CONTAINERS.with(|table| table.borrow_mut().insert(container));
+    if let Err(error) = made.set(0, id) {
+        // JavaScript cannot know the number: nothing would free it.
+        CONTAINERS.with(|table| table.borrow_mut().remove(id));
+        return Err(error);
+    }
+    result
+}
+
+fn respond_deflate(
+    container: &mut Container,
+    header: &str,
+    config: u32,
+    max_length: Option<f64>,
+) -> Result<Either<i32, String>> {
+    let Ok(offers) = parser::parse_header(header) else {
+        return Ok(Either::A(ERROR_INVALID_HEADER));
+    };
+    container.pipeline = Pipeline::new(0);
+    container.held = None;
+    let Some((index, mine)) = container
+        .registry
+        .offers_by_extension(&offers)
+        .into_iter()
+        .next()
+    else {
+        return Ok(Either::A(0));
+    };
+    if container.registry.conflict(index).is_some() {
+        return Ok(Either::A(0));
+    }
+    let params: Vec<parser::Params> = mine.iter().map(|o| o.params.clone()).collect();
+    let Some(name) = container.registry.name(index) else {
+        return Ok(Either::A(0));
+    };
+    let handshake = CONFIGS.with(|configs| {
+        let configs = configs.borrow();
+        let config = configs
+            .get(config)
+            .ok_or_else(|| Error::from_reason("no such permessage-deflate configuration"))?;
+        Ok::<_, Error>(deflate_binding::server_handshake(
+            config, &params, max_length, name,
+        ))
+    })?;
+    let Some((session, response)) = handshake else {
+        return Ok(Either::A(0));
+    };
+    container.registry.reserve(index);
+    container.pipeline = Pipeline::new(1);
+    container.held = Some(session);
+    Ok(Either::B(response))
 }
 
 /// Puts the session `containerRespondDeflate` kept into the session table,
