@@ -44,12 +44,15 @@ function rsvBit (value, bit) {
 // made (see _respondDeflate).
 const MADE = [0]
 
+// The options a container takes.
+const OPTIONS = ['maxLength']
+
 // No client sessions offered yet (see generateOffer).
 const NONE_OFFERED = Object.freeze([])
 
 class Extensions {
   constructor (options) {
-    this._options = Extensions.validateOptions(options, ['maxLength'])
+    this._options = Extensions.validateOptions(options, OPTIONS)
     // The number of this container's native state, made when first needed
     // (_native), or by the one-call server handshake: a container with no
     // extensions (most of websocket-driver's) never needs any, and a server

@@ -63,8 +63,9 @@ class Pipeline {
   constructor () {
     // The number of the container's native state; set with the cells.
     // A connection's container is made per handshake, so what only some
-    // connections need is made when first needed: the failure flags at the
-    // first failure, the close callbacks at the first close.
+    // connections need is made when first needed: the message slots with
+    // the first message the core keeps, the failure flags at the first
+    // failure, the close callbacks at the first close.
     this._container = null
     this._cells = null
     // Per direction, the cells whose session has failed a message (see
@@ -74,8 +75,10 @@ class Pipeline {
     this._stopped = [false, false]
     this._inflight = [0, 0]
     this._chains = [null, null]
-    this._entries = []
-    this._free = []
+    // Messages the core knows, by slot, and the free slots; made with the
+    // first such message (see _allocate).
+    this._entries = null
+    this._free = null
     // Close callbacks by ticket (see close()).
     this._closers = null
     this._nextTicket = 0
@@ -388,6 +391,10 @@ class Pipeline {
   }
 
   _allocate (dir, value, callback, context) {
+    if (this._entries === null) {
+      this._entries = []
+      this._free = []
+    }
     const slot = this._free.length > 0 ? this._free.pop() : this._entries.length
     const entry = new Entry(slot, dir, value, callback, context)
     this._entries[slot] = entry
