@@ -132,6 +132,30 @@ describe('server handshake in one native call', function () {
     e.close()
   })
 
+  it('closes before the first message as the steps do: a close made in a close callback runs after it, a throwing callback throws', function () {
+    const steps = Object.assign({}, deflate)
+    const logs = [deflate, steps].map((ext) => {
+      const e = new Extensions()
+      e.add(ext)
+      e.generateResponse('permessage-deflate')
+      const log = []
+      e.close(() => {
+        log.push('first')
+        e.close(() => log.push('second'))
+        log.push('first returns')
+      })
+      return log
+    })
+    assert.deepEqual(logs[0], ['first', 'first returns', 'second'])
+    assert.deepEqual(logs[0], logs[1])
+    for (const ext of [deflate, steps]) {
+      const e = new Extensions()
+      e.add(ext)
+      e.generateResponse('permessage-deflate')
+      assert.throws(() => e.close(() => { throw new Error('boom') }), /boom/)
+    }
+  })
+
   it('a replaced createServerSession is called, not bypassed', function () {
     const ext = deflate.configure({})
     let called = 0

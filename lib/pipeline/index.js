@@ -60,7 +60,10 @@ function prefixError (error, name) {
 }
 
 class Pipeline {
-  constructor () {
+  // `owner`: the container (lib/extensions.js), which makes the native state
+  // when the pipeline first needs it (_native).
+  constructor (owner) {
+    this._owner = owner
     // The number of the container's native state; set with the cells.
     // A connection's container is made per handshake, so what only some
     // connections need is made when first needed: the message slots with
@@ -87,6 +90,9 @@ class Pipeline {
     // Messages and close callbacks of a container without sessions that wait
     // for the callback running now (see _passThrough).
     this._waiting = []
+    // Actions made in JavaScript while there is no native state yet (see
+    // close), waiting for the running drain loop.
+    this._deferred = null
   }
 
   // The sessions negotiated, in pipeline order (see cell()), once the native
@@ -116,7 +122,27 @@ class Pipeline {
     const ticket = this._nextTicket++
     if (this._closers === null) this._closers = []
     this._closers[ticket] = { callback, context }
+    if (this._container === null) {
+      // Negotiated, but no native state yet (see Extensions._respondDeflate):
+      // no message ever entered, so, as the core would, every session closes
+      // at once (natively: JavaScript never had them) and "closed" follows.
+      const closed = CLOSED + ticket * SLOT_UNIT
+      if (!this._draining) {
+        this._run(closed)
+        return
+      }
+      if (this._deferred === null) this._deferred = []
+      this._deferred.push(closed)
+      this._dirty = true
+      return
+    }
     this._continue(native.containerClose(this._container, ticket, !this._draining))
+  }
+
+  // The next action: one made in JavaScript first, then the core's.
+  _next () {
+    if (this._deferred !== null && this._deferred.length > 0) return this._deferred.shift()
+    return this._container === null ? 0 : native.containerNext(this._container)
   }
 
   // A message enters direction `dir` (OUTGOING or INCOMING).
@@ -126,6 +152,7 @@ class Pipeline {
       this._passThrough(message, callback, context)
       return
     }
+    if (this._container === null) this._owner._native()
     if (this._inflight[dir] === 0 && this._chains[dir] === null && !this._draining) {
       this._runAhead(dir, message, callback, context)
       return
@@ -173,7 +200,7 @@ class Pipeline {
     if (this._dirty) {
       this._dirty = false
       try {
-        this._continue(native.containerNext(this._container))
+        this._continue(this._next())
       } catch (error) {
         if (failure === null) failure = { error }
       }
@@ -231,7 +258,7 @@ class Pipeline {
     this._draining = false
     if (this._dirty) {
       this._dirty = false
-      const action = native.containerNext(this._container)
+      const action = this._next()
       if (action > 0) {
         try {
           this._run(action)
@@ -326,7 +353,7 @@ class Pipeline {
         }
         if (next === 0 && ((action & MORE) !== 0 || this._dirty)) {
           this._dirty = false
-          next = native.containerNext(this._container)
+          next = this._next()
         }
         action = next
       }
