@@ -10,8 +10,7 @@
 // others, whatever the implementation, so the RSS outside V8's heap (RSS less
 // V8's committed heap: native memory, the malloc heaps, code pages) is given
 // beside it. Each implementation runs in a child process of its own, side by
-// side in one run. RSS only: fine while
-// the machine is busy, no timing.
+// side in one run. RSS only: fine while the machine is busy, no timing.
 //
 //   node bench/lifecycle.js [lifecycles]        (default 20000 per round)
 //   LIFECYCLE_IMPLS=ours node bench/lifecycle.js  (some implementations only)
