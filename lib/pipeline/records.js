@@ -4,8 +4,10 @@
 // session call.
 
 /**
- * The caller's callback, called with `this` set to its context.
- * @typedef {(this: unknown, error: Error | null, message: unknown) => void} Callback
+ * The caller's callback, called with `this` set to its context: (null,
+ * message), or (error, null) where the error is whatever the session failed
+ * with (usually an Error).
+ * @typedef {(this: unknown, error: unknown, message: unknown) => void} Callback
  */
 
 // One message while the core knows it: the value it has now (the message,
