@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // The `Extensions` class: a drop-in for the npm package
 // `websocket-extensions`. It negotiates; the messages run through
@@ -12,6 +13,16 @@ const { NAME_TAKEN, invalidHeader, nameTaken, rsvConflict } = require('./errors'
 const { Pipeline, cell, heldCell, OUTGOING, INCOMING } = require('./pipeline')
 const { nativeConfig, maxLengthOf } = require('./deflate')
 
+/** @typedef {import('../index').Extension} Extension */
+/** @typedef {import('../index').ClientSession} ClientSession */
+/** @typedef {import('../index').ContainerOptions} ContainerOptions */
+/** @typedef {import('../index').Frame} Frame */
+/** @typedef {import('../index').Params} Params */
+/** @typedef {import('../index').OutgoingParams} OutgoingParams */
+/** @typedef {import('../binding').DeflateExtension} DeflateExtension */
+/** @typedef {import('./pipeline').Cell} Cell */
+/** @typedef {import('./pipeline/records').Callback} Callback */
+
 // Frees a container's native state once its pipeline is collected: the
 // pipeline, not the container, is what a session's pending callback holds.
 const freeContainers = new FinalizationRegistry((container) => native.containerFree(container))
@@ -20,9 +31,14 @@ const freeContainers = new FinalizationRegistry((container) => native.containerF
 // with in one call (containerRespondDeflate): asked once per configuration,
 // so a handshake passes a number, not a native object. Freed when the
 // configuration is collected.
+/** @type {WeakMap<DeflateExtension, number>} */
 const configNumbers = new WeakMap()
 const freeConfigs = new FinalizationRegistry((number) => native.containerConfigFree(number))
 
+/**
+ * @param {DeflateExtension} config
+ * @returns {number}
+ */
 function configNumber (config) {
   let number = configNumbers.get(config)
   if (number === undefined) {
@@ -35,6 +51,10 @@ function configNumber (config) {
 
 // The mask bit of RSV`bit` (bit 0 for RSV1) if `value`, checked as the
 // original checks an extension's rsv fields.
+/**
+ * @param {unknown} value
+ * @param {number} bit
+ */
 function rsvBit (value, bit) {
   if (typeof value !== 'boolean') throw new TypeError('extension.rsv' + bit + ' must be true or false')
   return value ? 1 << (bit - 1) : 0
@@ -48,33 +68,46 @@ const MADE = [0]
 const OPTIONS = ['maxLength']
 
 // No client sessions offered yet (see generateOffer).
+/** @type {ReadonlyArray<ClientSession | undefined>} */
 const NONE_OFFERED = Object.freeze([])
 
 class Extensions {
+  /** @param {ContainerOptions | null} [options] */
   constructor (options) {
     this._options = Extensions.validateOptions(options, OPTIONS)
     // The number of this container's native state, made when first needed
     // (_native), or by the one-call server handshake: a container with no
     // extensions (most of websocket-driver's) never needs any, and a server
     // with only this package's deflate makes it as it negotiates.
+    /** @type {number | null} */
     this._container = null
     // The RSV bits of the first extension (bit 0 for RSV1).
     this._firstRsv = 0
+    /** @type {Extension[]} */
     this._extensions = []
     // Their names as registered, which the RSV conflict error quotes.
+    /** @type {string[]} */
     this._names = []
     this._offered = NONE_OFFERED
     // A one-call deflate negotiation whose native state is not made yet: the
     // header text, configuration number and maxLength it was made with.
+    /** @type {string | null} */
     this._laterHeader = null
     this._laterConfig = 0
+    /** @type {number | undefined} */
     this._laterMaxLength = undefined
     this._rsv1 = this._rsv2 = this._rsv3 = false
     this._pipeline = new Pipeline(this)
   }
 
+  /**
+   * @template {object} T
+   * @param {T | null | undefined} options
+   * @param {string[]} validKeys
+   * @returns {T}
+   */
   static validateOptions (options, validKeys) {
-    options = options || {}
+    options = options || /** @type {T} */ ({})
     for (const key of Object.keys(options)) {
       if (validKeys.indexOf(key) < 0) throw new Error('Unrecognized option: ' + key)
     }
@@ -83,6 +116,7 @@ class Extensions {
 
   // The checks of the fields are JavaScript's typeof, so they stay here; the
   // registry (names, RSV bits, duplicates) is the core's.
+  /** @param {Extension} ext */
   add (ext) {
     if (typeof ext.name !== 'string') throw new TypeError('extension.name must be a string')
     if (ext.type !== 'permessage') throw new TypeError('extension.type must be "permessage"')
@@ -97,28 +131,34 @@ class Extensions {
 
   // The number of the native state, made now with the first extension
   // registered if it was not made yet. Only for a container with extensions.
+  /** @returns {number} */
   _native () {
     if (this._container !== null) return this._container
     if (this._laterHeader === null) {
-      this._made(native.containerNewWith(this._names[0], this._firstRsv))
-    } else {
-      // The negotiation made without state, made again with it: the same
-      // answer, the RSV bit taken, the session held for the first message.
-      native.containerNewRespondDeflate(this._names[0], this._firstRsv, MADE, this._laterHeader, this._laterConfig, this._laterMaxLength)
-      this._laterHeader = null
-      this._made(MADE[0])
+      return this._made(native.containerNewWith(this._names[0], this._firstRsv))
     }
-    return this._container
+    // The negotiation made without state, made again with it: the same
+    // answer, the RSV bit taken, the session held for the first message.
+    native.containerNewRespondDeflate(this._names[0], this._firstRsv, MADE, this._laterHeader, this._laterConfig, this._laterMaxLength)
+    this._laterHeader = null
+    return this._made(MADE[0])
   }
 
+  /**
+   * @param {number} container
+   * @returns {number} the container
+   */
   _made (container) {
     this._container = container
     this._pipeline._container = container
     freeContainers.register(this._pipeline, container)
+    return container
   }
 
   generateOffer () {
+    /** @type {string[]} */
     const offers = []
+    /** @type {Array<ClientSession | undefined>} */
     const offered = []
     for (let i = 0; i < this._extensions.length; i++) {
       const ext = this._extensions[i]
@@ -128,15 +168,18 @@ class Extensions {
       const params = session.generateOffer()
       if (!params) continue
       // forEach, as the original: holes in an array of offers are skipped.
-      ;[].concat(params).forEach((p) => offers.push(serializeParams(ext.name, p)))
+      ;/** @type {OutgoingParams[]} */ ([]).concat(params).forEach((p) => offers.push(serializeParams(ext.name, p)))
     }
     this._offered = offered
     return offers.length > 0 ? offers.join(', ') : null
   }
 
+  /** @param {string | null | undefined} header */
   activate (header) {
     const responses = parseHeader(header)
+    /** @type {Cell[]} */
     const cells = []
+    /** @type {number[]} */
     const active = []
     for (const { name, params } of responses) {
       const index = this._extensions.length === 0 ? -1 : native.containerIndexOf(this._native(), name)
@@ -144,18 +187,24 @@ class Extensions {
       if (!session) {
         throw new Error('Server sent an extension response for unknown extension "' + name + '"')
       }
-      const conflict = native.containerConflict(this._container, index)
+      // An index >= 0 came from the native state, so it is made.
+      const container = /** @type {number} */ (this._container)
+      const conflict = native.containerConflict(container, index)
       if (conflict !== 0) throw rsvConflict(conflict, this._names, this._names[index])
       if (session.activate(params) !== true) {
         throw new Error('Server sent unacceptable extension parameters: ' + serializeParams(name, params))
       }
-      native.containerReserve(this._container, index)
+      native.containerReserve(container, index)
       cells.push(cell(this._extensions[index], session))
       active.push(index)
     }
     this._setPipeline(cells, active)
   }
 
+  /**
+   * @param {string | null | undefined} header
+   * @returns {string | null}
+   */
   generateResponse (header) {
     if (this._extensions.length === 0) {
       // Nothing registered: the header is only checked.
@@ -168,21 +217,25 @@ class Extensions {
       const config = nativeConfig(this._extensions[0])
       if (config !== null) return this._respondDeflate(header, config)
     }
-    const plan = native.containerPlanResponse(this._native(), headerText(header))
+    const container = this._native()
+    const plan = native.containerPlanResponse(container, headerText(header))
     if (typeof plan !== 'string') throw invalidHeader(header)
+    /** @type {Cell[]} */
     const cells = []
+    /** @type {number[]} */
     const active = []
+    /** @type {Array<string | null>} */
     const response = []
-    for (const [index, offers] of JSON.parse(plan)) {
+    for (const [index, offers] of /** @type {Array<[number, Params[]]>} */ (JSON.parse(plan))) {
       // Take the extension's bits first (one native call instead of a check
       // and a take); give them back if no session comes of it.
-      if (native.containerReserve(this._container, index) !== 0) continue
+      if (native.containerReserve(container, index) !== 0) continue
       const ext = this._extensions[index]
       let session
       try {
         session = ext.createServerSession(offers, this._options)
       } finally {
-        if (!session) native.containerUnreserve(this._container, index)
+        if (!session) native.containerUnreserve(container, index)
       }
       if (!session) continue
       const entry = cell(ext, session)
@@ -204,6 +257,11 @@ class Extensions {
   // holds the session until its first message (heldCell); a first
   // negotiation defers even the state, so that a connection closed before
   // any message costs one native call and nothing to free.
+  /**
+   * @param {string | null | undefined} header
+   * @param {DeflateExtension} config
+   * @returns {string | null}
+   */
   _respondDeflate (header, config) {
     const text = headerText(header)
     const number = configNumber(config)
@@ -229,6 +287,11 @@ class Extensions {
 
   // An invalid header (ERROR_INVALID_HEADER) throws; with nothing
   // negotiated (0) messages pass through.
+  /**
+   * @param {unknown} header
+   * @param {number} code
+   * @returns {null}
+   */
   _noResponse (header, code) {
     if (code !== 0) throw invalidHeader(header)
     this._setRsv(0)
@@ -236,12 +299,17 @@ class Extensions {
     return null
   }
 
+  /**
+   * @param {Cell[]} cells
+   * @param {number[]} active
+   */
   _setPipeline (cells, active) {
     this._setRsv(this._container === null ? 0 : native.containerSetPipeline(this._container, active))
     this._pipeline.setup(this._container, cells)
   }
 
   // `allowed`: the RSV bits message frames may carry (bit 0 for RSV1).
+  /** @param {number} allowed */
   _setRsv (allowed) {
     this._rsv1 = (allowed & 1) !== 0
     this._rsv2 = (allowed & 2) !== 0
@@ -251,6 +319,7 @@ class Extensions {
   // Runs once per received frame, so it stays in JavaScript: the allowed
   // bits were computed by the core when the pipeline was set up, and a
   // native call here would cost forty times what the check does.
+  /** @param {Frame} frame */
   validFrameRsv (frame) {
     const opcode = frame.opcode
     if (opcode === 1 || opcode === 2) {
@@ -259,14 +328,28 @@ class Extensions {
     return !frame.rsv1 && !frame.rsv2 && !frame.rsv3
   }
 
+  /**
+   * @param {unknown} message
+   * @param {Callback} callback
+   * @param {unknown} [context]
+   */
   processIncomingMessage (message, callback, context) {
     this._pipeline.process(INCOMING, message, callback, context)
   }
 
+  /**
+   * @param {unknown} message
+   * @param {Callback} callback
+   * @param {unknown} [context]
+   */
   processOutgoingMessage (message, callback, context) {
     this._pipeline.process(OUTGOING, message, callback, context)
   }
 
+  /**
+   * @param {(this: unknown) => void} [callback]
+   * @param {unknown} [context]
+   */
   close (callback, context) {
     this._offered = NONE_OFFERED
     this._pipeline.close(callback, context)
