@@ -1,3 +1,4 @@
+// @ts-check
 'use strict'
 // Runs messages through the negotiated sessions, in order, as the original's
 // lib/pipeline/ does with its Cells, Functors and Pledges. The order, the
@@ -12,8 +13,25 @@ const native = require('../../binding')
 const { DeflateSession, processMessage } = require('../deflate')
 const { Entry, Call, Chain } = require('./records')
 
+/** @typedef {import('../../index').Extension} Extension */
+/** @typedef {import('../../index').Session<unknown>} Session */
+/** @typedef {import('../../index').Message} Message */
+/** @typedef {import('./records').Callback} Callback */
+/** @typedef {(this: unknown) => void} CloseCallback */
+/** @typedef {{ callback: CloseCallback | undefined, context: unknown }} Closer */
+/**
+ * One active session in pipeline order (see cell()).
+ * @typedef {{ ext: Extension, session: Session | null, codec: number | null }} Cell
+ */
+/**
+ * A message or a close callback waiting in a container without sessions.
+ * @typedef {{ closer: false, message: unknown, callback: Callback, context: unknown }
+ *   | { closer: true, message: null, callback: CloseCallback, context: unknown }} Waiting
+ */
+
 const OUTGOING = 0
 const INCOMING = 1
+/** @type {Array<'processOutgoingMessage' | 'processIncomingMessage'>} */
 const METHODS = ['processOutgoingMessage', 'processIncomingMessage']
 
 // Packed actions: the layout and the kinds are the binding's constants
@@ -36,6 +54,11 @@ const {
 // One active session in pipeline order. `codec` is set for this package's
 // native permessage-deflate, whose messages the pipeline hands straight to
 // the Rust codec instead of calling the session's JavaScript methods.
+/**
+ * @param {Extension} ext
+ * @param {Session} session
+ * @returns {Cell}
+ */
 function cell (ext, session) {
   return { ext, session, codec: session instanceof DeflateSession ? session._codec : null }
 }
@@ -46,14 +69,23 @@ function cell (ext, session) {
 // before any message closes it natively, without a DeflateSession at all.
 const HELD = -1
 
+/**
+ * @param {Extension} ext
+ * @returns {Cell}
+ */
 function heldCell (ext) {
   return { ext, session: null, codec: HELD }
 }
 
+/**
+ * @param {unknown} error
+ * @param {string} name
+ */
 function prefixError (error, name) {
   if (error === null || (typeof error !== 'object' && typeof error !== 'function')) return
+  const target = /** @type {{ message: unknown }} */ (error)
   try {
-    error.message = name + ': ' + error.message
+    target.message = name + ': ' + target.message
   } catch (_) {
     // A frozen error keeps its message; it is still delivered as is.
   }
@@ -62,41 +94,57 @@ function prefixError (error, name) {
 class Pipeline {
   // `owner`: the container (lib/extensions.js), which makes the native state
   // when the pipeline first needs it (_native).
+  /** @param {import('../extensions')} owner */
   constructor (owner) {
     this._owner = owner
     // The number of the container's native state; set with the cells.
+    // (The native state, the cells, the message slots and the close callbacks
+    // exist wherever the core names them; the type casts below say so.)
     // A connection's container is made per handshake, so what only some
     // connections need is made when first needed: the message slots with
     // the first message the core keeps, the failure flags at the first
     // failure, the close callbacks at the first close.
+    /** @type {number | null} */
     this._container = null
+    /** @type {Cell[] | null} */
     this._cells = null
     // Per direction, the cells whose session has failed a message (see
     // _exec); made at the first failure.
+    /** @type {boolean[][] | null} */
     this._failed = null
     this._closed = false
     this._stopped = [false, false]
     this._inflight = [0, 0]
+    /** @type {Array<Chain | null>} */
     this._chains = [null, null]
     // Messages the core knows, by slot, and the free slots; made with the
     // first such message (see _allocate).
+    /** @type {Array<Entry | undefined> | null} */
     this._entries = null
+    /** @type {number[] | null} */
     this._free = null
     // Close callbacks by ticket (see close()).
+    /** @type {Array<Closer | undefined> | null} */
     this._closers = null
     this._nextTicket = 0
     this._draining = false
     this._dirty = false
     // Messages and close callbacks of a container without sessions that wait
     // for the callback running now (see _passThrough).
+    /** @type {Waiting[]} */
     this._waiting = []
     // Actions made in JavaScript while there is no native state yet (see
     // close), waiting for the running drain loop.
+    /** @type {number[] | null} */
     this._deferred = null
   }
 
   // The sessions negotiated, in pipeline order (see cell()), once the native
   // state `container` has set up its pipeline for them.
+  /**
+   * @param {number | null} container
+   * @param {Cell[]} cells
+   */
   setup (container, cells) {
     this._container = container
     this._cells = cells
@@ -108,6 +156,10 @@ class Pipeline {
 
   // Stops both directions; `callback` is called once every message in
   // flight has been delivered or dropped and every session closed.
+  /**
+   * @param {CloseCallback} [callback]
+   * @param {unknown} [context]
+   */
   close (callback, context) {
     this._closed = true
     this._stopped[OUTGOING] = this._stopped[INCOMING] = true
@@ -140,12 +192,19 @@ class Pipeline {
   }
 
   // The next action: one made in JavaScript first, then the core's.
+  /** @returns {number} */
   _next () {
-    if (this._deferred !== null && this._deferred.length > 0) return this._deferred.shift()
+    if (this._deferred !== null && this._deferred.length > 0) return /** @type {number} */ (this._deferred.shift())
     return this._container === null ? 0 : native.containerNext(this._container)
   }
 
   // A message enters direction `dir` (OUTGOING or INCOMING).
+  /**
+   * @param {number} dir
+   * @param {unknown} message
+   * @param {Callback} callback
+   * @param {unknown} context
+   */
   process (dir, message, callback, context) {
     if (this._stopped[dir]) return
     if (this._cells === null || this._cells.length === 0) {
@@ -159,7 +218,7 @@ class Pipeline {
     }
     if (this._chains[dir] !== null) this._adoptChain(dir)
     const entry = this._allocate(dir, message, callback, context)
-    const action = native.containerSubmit(this._container, dir, entry.slot, !this._draining)
+    const action = native.containerSubmit(/** @type {number} */ (this._container), dir, entry.slot, !this._draining)
     if (action === -1) {
       this._release(entry)
       return
@@ -173,6 +232,11 @@ class Pipeline {
   // message sent from inside a callback waits until that callback returns (a
   // loop, not a recursion), and a close made there calls back after the
   // messages still waiting.
+  /**
+   * @param {unknown} message
+   * @param {Callback} callback
+   * @param {unknown} context
+   */
   _passThrough (message, callback, context) {
     if (this._draining) {
       this._waiting.push({ message, callback, context, closer: false })
@@ -186,7 +250,7 @@ class Pipeline {
       failure = { error }
     }
     while (this._waiting.length > 0) {
-      const next = this._waiting.shift()
+      const next = /** @type {Waiting} */ (this._waiting.shift())
       try {
         if (next.closer) next.callback.call(next.context)
         else next.callback.call(next.context, null, next.message)
@@ -216,8 +280,14 @@ class Pipeline {
   // message of the same direction arriving re-entrantly), the message is
   // handed to the core at the cell it has reached (`adopt`) and the core keeps
   // order from there.
+  /**
+   * @param {number} dir
+   * @param {unknown} message
+   * @param {Callback} callback
+   * @param {unknown} context
+   */
   _runAhead (dir, message, callback, context) {
-    const cells = this._cells
+    const cells = /** @type {Cell[]} */ (this._cells)
     const n = cells.length
     const chain = new Chain(message, callback, context)
     this._chains[dir] = chain
@@ -247,6 +317,11 @@ class Pipeline {
   // after it returns, so a driver that sends each message from inside the
   // previous one's callback gets a loop, not a recursion as deep as its
   // stream.
+  /**
+   * @param {Callback} callback
+   * @param {unknown} context
+   * @param {unknown} message
+   */
   _deliverAhead (callback, context, message) {
     this._draining = true
     let failure = null
@@ -270,12 +345,13 @@ class Pipeline {
     if (failure !== null) throw failure.error
   }
 
+  /** @param {number} dir */
   _adoptChain (dir) {
-    const chain = this._chains[dir]
+    const chain = /** @type {Chain} */ (this._chains[dir])
     this._chains[dir] = null
-    const call = chain.call
+    const call = /** @type {Call} */ (chain.call)
     const entry = this._allocate(dir, chain.value, chain.callback, chain.context)
-    if (!native.containerAdopt(this._container, dir, entry.slot, call.cell)) {
+    if (!native.containerAdopt(/** @type {number} */ (this._container), dir, entry.slot, call.cell)) {
       this._release(entry)
       throw new Error('websocket-extensions-rs: internal error: the core refused a message run ahead')
     }
@@ -284,8 +360,16 @@ class Pipeline {
 
   // Calls the session's process method; a callback made before it returns
   // is only recorded, and the caller acts on it afterwards.
+  /**
+   * @param {Call} call
+   * @param {unknown} value
+   */
   _invoke (call, value) {
     const self = this
+    /**
+     * @param {unknown} error
+     * @param {unknown} [message]
+     */
     const handler = function (error, message) {
       if (call.called) return
       call.called = true
@@ -293,13 +377,13 @@ class Pipeline {
       call.message = message
       if (!call.sync) self._continue(self._settle(call, !self._draining))
     }
-    const cell = this._cells[call.cell]
+    const cell = /** @type {Cell[]} */ (this._cells)[call.cell]
     try {
-      if (cell.codec === null) cell.session[METHODS[call.dir]](value, handler)
-      else if (call.dir === INCOMING && !value.rsv1) handler(null, value)
+      if (cell.codec === null) /** @type {Session} */ (cell.session)[METHODS[call.dir]](value, handler)
+      else if (call.dir === INCOMING && !(/** @type {Message} */ (value).rsv1)) handler(null, value)
       else {
         if (cell.codec === HELD) this._takeSession(cell)
-        processMessage(cell.codec, call.dir, value, handler)
+        processMessage(cell.codec, call.dir, /** @type {Message} */ (value), handler)
       }
     } catch (error) {
       handler(error)
@@ -309,28 +393,35 @@ class Pipeline {
 
   // The deflate session the container held since the handshake, for its
   // first message.
+  /** @param {Cell} cell */
   _takeSession (cell) {
-    const codec = native.containerTakeSession(this._container)
+    const codec = native.containerTakeSession(/** @type {number} */ (this._container))
     cell.session = new DeflateSession(codec)
     cell.codec = codec
   }
 
   // Tells the core that a session answered. Returns the next action when
   // `take`.
+  /**
+   * @param {Call} call
+   * @param {boolean} take
+   * @returns {number}
+   */
   _settle (call, take) {
-    const entry = call.entry
-    if (this._entries[entry.slot] !== entry) return 0
+    const entry = /** @type {Entry} */ (call.entry)
+    if (/** @type {Entry[]} */ (this._entries)[entry.slot] !== entry) return 0
     const failed = !!call.error
     if (failed) {
       if (this._failed === null) this._failed = [[], []]
       this._failed[call.dir][call.cell] = true
     }
     entry.value = failed ? call.error : call.message
-    return native.containerComplete(this._container, call.cell, call.dir, entry.slot, failed, take)
+    return native.containerComplete(/** @type {number} */ (this._container), call.cell, call.dir, entry.slot, failed, take)
   }
 
   // After a core call made with take = !this._draining: either the running
   // drain loop picks the new actions up, or a new loop starts.
+  /** @param {number} action */
   _continue (action) {
     if (this._draining) this._dirty = true
     else if (action > 0) this._run(action)
@@ -340,6 +431,7 @@ class Pipeline {
   // never recurses: calls into the addon made while it runs only queue
   // actions. An exception from the caller's callback does not stop it; the
   // first one is rethrown once the container is consistent again.
+  /** @param {number} action */
   _run (action) {
     this._draining = true
     let failure = null
@@ -363,6 +455,10 @@ class Pipeline {
     if (failure !== null) throw failure.error
   }
 
+  /**
+   * @param {number} action
+   * @returns {number} the next action, or 0
+   */
   _exec (action) {
     const kind = action & KIND_MASK
     const dir = (action >>> DIR_SHIFT) & 1
@@ -374,33 +470,33 @@ class Pipeline {
         // message of that direction: the core drops the message, and the
         // session, like the original's stopped Functor, never sees it.
         if (this._failed !== null && this._failed[dir][cell] === true) return 0
-        const entry = this._entries[slot]
+        const entry = /** @type {Entry[]} */ (this._entries)[slot]
         const call = new Call(cell, dir, entry)
         this._invoke(call, entry.value)
         return call.called ? this._settle(call, true) : 0
       }
       case PREFIX: {
-        const entry = this._entries[slot]
+        const entry = /** @type {Entry[]} */ (this._entries)[slot]
         this._stopped[entry.dir] = true
-        prefixError(entry.value, this._cells[cell].ext.name)
+        prefixError(entry.value, /** @type {Cell[]} */ (this._cells)[cell].ext.name)
         return 0
       }
       case DELIVER:
       case DELIVER_ERROR: {
-        const entry = this._entries[slot]
+        const entry = /** @type {Entry[]} */ (this._entries)[slot]
         this._release(entry)
         if (kind === DELIVER) entry.callback.call(entry.context, null, entry.value)
         else entry.callback.call(entry.context, entry.value, null)
         return 0
       }
       case DROP:
-        this._release(this._entries[slot])
+        this._release(/** @type {Entry[]} */ (this._entries)[slot])
         return 0
       case CLOSE_SESSION: {
         // The container lets go of the session as it closes it, so a closed
         // connection's sessions (and their codecs) can be collected even
         // while the driver still holds the container.
-        const entry = this._cells[cell]
+        const entry = /** @type {Cell[]} */ (this._cells)[cell]
         const session = entry.session
         entry.session = null
         entry.codec = null
@@ -408,8 +504,9 @@ class Pipeline {
         return 0
       }
       case CLOSED: {
-        const closer = this._closers[slot]
-        this._closers[slot] = undefined
+        const closers = /** @type {Array<Closer | undefined>} */ (this._closers)
+        const closer = closers[slot]
+        closers[slot] = undefined
         if (closer && closer.callback) closer.callback.call(closer.context)
         return 0
       }
@@ -417,21 +514,30 @@ class Pipeline {
     return 0
   }
 
+  /**
+   * @param {number} dir
+   * @param {unknown} value
+   * @param {Callback} callback
+   * @param {unknown} context
+   */
   _allocate (dir, value, callback, context) {
-    if (this._entries === null) {
+    if (this._entries === null || this._free === null) {
       this._entries = []
       this._free = []
     }
-    const slot = this._free.length > 0 ? this._free.pop() : this._entries.length
+    const slot = this._free.length > 0 ? /** @type {number} */ (this._free.pop()) : this._entries.length
     const entry = new Entry(slot, dir, value, callback, context)
     this._entries[slot] = entry
     this._inflight[dir] += 1
     return entry
   }
 
+  /** @param {Entry} entry */
   _release (entry) {
-    this._entries[entry.slot] = undefined
-    this._free.push(entry.slot)
+    const entries = /** @type {Array<Entry | undefined>} */ (this._entries)
+    const free = /** @type {number[]} */ (this._free)
+    entries[entry.slot] = undefined
+    free.push(entry.slot)
     this._inflight[entry.dir] -= 1
   }
 }
