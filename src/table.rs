@@ -7,9 +7,8 @@
 //! Entries are boxed: the vector keeps the capacity of its high-water mark,
 //! which is the number of objects JavaScript has not collected yet (after a
 //! burst of short connections, tens of thousands, whatever is open now), so
-//! a slot that outlives its entry must cost a pointer, not the entry. Unboxed,
-//! the container and session tables kept 22 MiB of RSS after 20,000 short
-//! connection lifecycles (bench/lifecycle.js); boxed, under 1 MiB.
+//! a slot that outlives its entry must cost a pointer, not the entry
+//! (bench/lifecycle.js measures it; docs/ARCHITECTURE.md has the figures).
 
 pub struct Table<T> {
     entries: Vec<Option<Box<T>>>,
