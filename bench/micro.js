@@ -132,6 +132,65 @@ function handshake (impl, count) {
   return ns / count
 }
 
+// A compressed message as a client of implementation `impl` sends it,
+// made once: what the server of `handshakeMessage` receives.
+const compressed = {}
+function clientMessage (impl) {
+  if (compressed[impl]) return compressed[impl]
+  compressed[impl] = new Promise((resolve, reject) => {
+    const Extensions = CONTAINERS[impl]
+    const client = new Extensions()
+    client.add(DEFLATE[impl])
+    const server = new Extensions()
+    server.add(DEFLATE[impl])
+    client.activate(server.generateResponse(client.generateOffer()))
+    const data = Buffer.from('{"type":"hello","id":1}')
+    client.processOutgoingMessage({ opcode: 1, fin: true, rsv1: false, rsv2: false, rsv3: false, data }, (error, out) => {
+      if (error) return reject(error)
+      const closed = () => {}
+      client.close(closed)
+      server.close(closed)
+      resolve({ data: out.data, rsv1: out.rsv1 })
+    })
+  })
+  return compressed[impl]
+}
+
+// What a server does per connection that sends: the handshake, one small
+// compressed message in, one reply of about 100 bytes out, close. The
+// connections run 100 at a time, each message waiting for the one before.
+const REPLY = Buffer.from('{"type":"reply","id":1,"ok":true,"items":[1,2,3,4,5,6,7,8],"note":"a short answer of about 100 bytes"}')
+async function handshakeMessage (impl, count) {
+  const Extensions = CONTAINERS[impl]
+  const deflate = DEFLATE[impl]
+  const message = await clientMessage(impl)
+  let replies = 0
+  const connection = () => new Promise((resolve, reject) => {
+    const extensions = new Extensions()
+    extensions.add(deflate)
+    if (extensions.generateResponse(OFFER) === null) return reject(new Error('handshake refused the offer'))
+    const incoming = { opcode: 1, fin: true, rsv1: message.rsv1, rsv2: false, rsv3: false, data: message.data }
+    extensions.processIncomingMessage(incoming, (error) => {
+      if (error) return reject(error)
+      const outgoing = { opcode: 1, fin: true, rsv1: false, rsv2: false, rsv3: false, data: REPLY }
+      extensions.processOutgoingMessage(outgoing, (error, out) => {
+        if (error) return reject(error)
+        if (out.rsv1) replies++
+        extensions.close(resolve)
+      })
+    })
+  })
+  const start = now()
+  for (let done = 0; done < count; done += 100) {
+    const batch = []
+    for (let i = 0; i < Math.min(100, count - done); i++) batch.push(connection())
+    await Promise.all(batch)
+  }
+  const ns = Number(now() - start)
+  if (replies !== count) throw new Error('a reply went out uncompressed')
+  return ns / count
+}
+
 // The same with no extension registered, as most websocket-driver
 // connections are: the offer is only parsed and nothing is accepted.
 function handshakePlain (impl, count) {
@@ -149,4 +208,4 @@ function handshakePlain (impl, count) {
   return ns / count
 }
 
-module.exports = { pipelineSync, pipelineAsync, validFrameRsv, handshake, handshakePlain }
+module.exports = { pipelineSync, pipelineAsync, validFrameRsv, handshake, handshakeMessage, handshakePlain }

@@ -152,6 +152,8 @@ async function handshakeSection () {
   return [
     await containerFigure('handshake', 'server handshake with deflate (new, add, generateResponse, close)', 'ns/handshake',
       (impl) => micro.handshake(impl, PLAN.handshake)),
+    await containerFigure('handshake-message', 'server handshake with deflate, one message each way, close', 'ns/connection',
+      (impl) => micro.handshakeMessage(impl, PLAN.handshake / 4)),
     await containerFigure('handshake-plain', 'server handshake with no extension (new, generateResponse, close)', 'ns/handshake',
       (impl) => micro.handshakePlain(impl, PLAN.handshake * 10))
   ]
