@@ -26,16 +26,42 @@ const {
   CODEC_UNCOMPRESSED: UNCOMPRESSED
 } = native
 
-// Results of messages processed on a worker thread come back here, by token.
-/** @type {Map<number, Pending>} */
-const pending = new Map()
-let nextToken = 1
+// Results of messages processed on a worker thread come back by token to the
+// one callback the addon keeps per thread. When this file is loaded more than
+// once in a thread over one addon (jest's resetModules, require.cache cleared,
+// two paths to the package), every copy registers it and the last one wins,
+// so the tokens and the callback are shared by all copies: kept on the
+// addon's exports (one per load of the .node) and on globalThis (one per
+// realm, for an addon dlopen'd again), the first copy's found by the others.
+/** @typedef {{ pending: Map<number, Pending>, nextToken: number, deliver: (token: number, code: number, data: Buffer | null, message: string | null) => void }} Offload */
+const OFFLOAD = Symbol.for('websocket-extensions-rs.deflate.offload.v1')
 
-native.setOffloadCallback(function (token, code, data, message) {
-  const done = pending.get(token)
-  pending.delete(token)
-  if (done) done(code, data, message)
-})
+/** @returns {Offload} */
+function newOffload () {
+  /** @type {Map<number, Pending>} */
+  const pending = new Map()
+  return {
+    pending,
+    nextToken: 1,
+    deliver (token, code, data, message) {
+      const done = pending.get(token)
+      pending.delete(token)
+      if (done) done(code, data, message)
+    }
+  }
+}
+
+/** @type {Record<symbol, Offload | undefined>} */
+const holders = /** @type {any} */ (globalThis)
+/** @type {Record<symbol, Offload | undefined>} */
+const exportsHolder = /** @type {any} */ (native)
+/** @type {Offload} */
+const offload = exportsHolder[OFFLOAD] || holders[OFFLOAD] || newOffload()
+for (const holder of [exportsHolder, holders]) {
+  if (holder[OFFLOAD] !== offload) Object.defineProperty(holder, OFFLOAD, { value: offload, configurable: true })
+}
+const pending = offload.pending
+native.setOffloadCallback(offload.deliver)
 
 // The idle timer (restAfter): set by the binding when a session with a
 // restAfter has worked and none is set, it rests the thread's sessions idle
@@ -88,7 +114,7 @@ function notBuffer () {
 function processMessage (codec, dir, message, done) {
   const data = message.data
   if (!(data instanceof Uint8Array)) return done(notBuffer(), null)
-  const token = nextToken++
+  const token = offload.nextToken++
   let result
   try {
     result = dir === OUTGOING
