@@ -11,6 +11,7 @@
 const assert = require('assert/strict')
 const crypto = require('crypto')
 const path = require('path')
+const { Worker, isMainThread, parentPort, workerData } = require('worker_threads')
 
 const ROOT = path.resolve(__dirname, '..')
 const deflate = require('../deflate')
@@ -78,7 +79,58 @@ async function send (p, tag, count) {
   return { sent, received: (await Promise.all(received)).map((m) => m.data) }
 }
 
-describe('the package loaded twice over one addon', function () {
+// In a worker_thread of its own (deflate.stats() counts this thread's
+// sessions only): a pair from each copy, restAfter 20 ms, one message each
+// way, after the second copy registered its idle timer; resolves once the
+// thread's idle timer has rested all four sessions (eight directions).
+async function restScenario (addon) {
+  const copy = secondCopy(addon)
+  const pairs = [pair(deflate.configure({ restAfter: 20 })), pair(copy.deflate.configure({ restAfter: 20 }))]
+  for (const p of pairs) {
+    const data = Buffer.from('hello '.repeat(100))
+    const sent = await run(p.client, 'out', { data, rsv1: false, rsv2: false, rsv3: false, opcode: 1, fin: true })
+    const back = await run(p.server, 'in', sent)
+    assert.ok(back.data.equals(data))
+    const reply = await run(p.server, 'out', { data, rsv1: false, rsv2: false, rsv3: false, opcode: 1, fin: true })
+    assert.ok((await run(p.client, 'in', reply)).data.equals(data))
+  }
+  assert.equal(deflate.stats().sessions, 4)
+  // Until the timer has rested them all (the test's timeout otherwise).
+  while (deflate.stats().resting < 8) await new Promise((resolve) => setTimeout(resolve, 10))
+  const stats = deflate.stats()
+  for (const p of pairs) {
+    p.client.close()
+    p.server.close()
+  }
+  return stats
+}
+
+function inWorker (addon) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(__filename, { workerData: { restScenario: true, addon } })
+    worker.once('message', (message) => message.error ? reject(new Error(message.error)) : resolve(message.stats))
+    worker.once('error', reject)
+  })
+}
+
+if (!isMainThread && workerData && workerData.restScenario) {
+  restScenario(workerData.addon).then(
+    (stats) => parentPort.postMessage({ stats }),
+    (error) => parentPort.postMessage({ error: String(error && error.stack) }))
+} else {
+  describe('the package loaded twice over one addon', tests)
+}
+
+function tests () {
+  for (const addon of [false, true]) {
+    const how = addon ? 'the addon dlopen\'d again' : 'the addon loaded once'
+    it(`the idle timer rests sessions of both copies (restAfter; ${how})`, async function () {
+      const stats = await inWorker(addon)
+      assert.equal(stats.resting, 8)
+      assert.equal(stats.liveStates, 0)
+    })
+  }
+
   for (const addon of [false, true]) {
     const how = addon ? 'the addon dlopen\'d again' : 'the addon loaded once'
     it(`sessions of both copies get their own offloaded results (${how})`, async function () {
@@ -113,4 +165,4 @@ describe('the package loaded twice over one addon', function () {
     p.client.close()
     p.server.close()
   })
-})
+}
