@@ -10,7 +10,9 @@
 
 const assert = require('assert/strict')
 const crypto = require('crypto')
+const fs = require('fs')
 const path = require('path')
+const vm = require('vm')
 const { Worker, isMainThread, parentPort, workerData } = require('worker_threads')
 
 const ROOT = path.resolve(__dirname, '..')
@@ -36,6 +38,32 @@ function secondCopy (addon) {
   } finally {
     Object.assign(require.cache, saved)
   }
+}
+
+// Loads ../deflate again in a new vm context, as jest loads each test file's
+// modules: the package's JavaScript evaluated in that context (its own
+// globalThis), the addon and Node's modules from the real require (one addon
+// exports object for all contexts), Buffer and Uint8Array from this one, as
+// jest-environment-node gives them.
+function copyInContext () {
+  const context = vm.createContext({ Buffer, Uint8Array, FinalizationRegistry, WeakMap, Map, Symbol, JSON, process, console })
+  const loaded = new Map()
+  function load (file) {
+    if (loaded.has(file)) return loaded.get(file).exports
+    const module = { exports: {} }
+    loaded.set(file, module)
+    const source = fs.readFileSync(file, 'utf8')
+    const wrapper = vm.runInContext(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, context, { filename: file })
+    const dir = path.dirname(file)
+    const localRequire = (id) => {
+      if (!id.startsWith('.')) return require(id)
+      const resolved = require.resolve(path.resolve(dir, id))
+      return resolved.endsWith('.node') ? require(resolved) : load(resolved)
+    }
+    wrapper(module.exports, localRequire, module, file, dir)
+    return module.exports
+  }
+  return { deflate: load(path.join(ROOT, 'deflate.js')), context }
 }
 
 function run (session, dir, message) {
@@ -149,6 +177,23 @@ function tests () {
       }
     })
   }
+
+  it('sessions of both copies get their own offloaded results (the second copy in a vm context of its own, as jest loads it)', async function () {
+    const copy = copyInContext()
+    assert.notEqual(vm.runInContext('globalThis', copy.context), globalThis)
+    assert.notEqual(copy.deflate, deflate)
+    const a = pair(deflate)
+    const b = pair(copy.deflate)
+    const results = await Promise.all([send(a, 'first', 6), send(b, 'second', 6)])
+    for (const { sent, received } of results) {
+      assert.equal(received.length, sent.length)
+      for (let i = 0; i < sent.length; i++) assert.ok(received[i].equals(sent[i]), `message ${i}`)
+    }
+    for (const p of [a, b]) {
+      p.client.close()
+      p.server.close()
+    }
+  })
 
   it('process.dlopen of the same .node runs its init again, giving new exports over the same per-thread state', function () {
     const file = Object.keys(require.cache).find((key) => key.startsWith(ROOT) && key.endsWith('.node'))
