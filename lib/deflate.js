@@ -33,6 +33,8 @@ const {
 // so the tokens and the callback are shared by all copies: kept on the
 // addon's exports (one per load of the .node) and on globalThis (one per
 // realm, for an addon dlopen'd again), the first copy's found by the others.
+// A copy in another realm over an addon dlopen'd again would still not share
+// it. A change to Offload's shape needs a new key.
 /** @typedef {{ pending: Map<number, Pending>, nextToken: number, deliver: (token: number, code: number, data: Buffer | null, message: string | null) => void }} Offload */
 const OFFLOAD = Symbol.for('websocket-extensions-rs.deflate.offload.v1')
 
@@ -52,12 +54,12 @@ function newOffload () {
 }
 
 /** @type {Record<symbol, Offload | undefined>} */
-const holders = /** @type {any} */ (globalThis)
+const realmHolder = /** @type {any} */ (globalThis)
 /** @type {Record<symbol, Offload | undefined>} */
 const exportsHolder = /** @type {any} */ (native)
 /** @type {Offload} */
-const offload = exportsHolder[OFFLOAD] || holders[OFFLOAD] || newOffload()
-for (const holder of [exportsHolder, holders]) {
+const offload = exportsHolder[OFFLOAD] || realmHolder[OFFLOAD] || newOffload()
+for (const holder of [exportsHolder, realmHolder]) {
   if (holder[OFFLOAD] !== offload) Object.defineProperty(holder, OFFLOAD, { value: offload, configurable: true })
 }
 const pending = offload.pending
