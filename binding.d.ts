@@ -171,16 +171,6 @@ export declare function containerReserve(id: number, index: number): number
 export declare function containerRespondDeflate(id: number, header: string, config: number, maxLength?: number | undefined | null): number | string
 
 /**
- * What `containerNewRespondDeflate` would answer, without making any state:
- * a server container negotiates with this, and makes its native state with
- * `containerNewRespondDeflate` and the same arguments (the negotiation is a
- * function of them) only when it first needs it: at its first message, or
- * another negotiation. A connection closed before its first message never
- * has native state.
- */
-export declare function containerRespondDeflateLater(name: string, rsv: number, header: string, config: number, maxLength?: number | undefined | null): number | string
-
-/**
  * Sets up the pipeline with the given extensions in pipeline order and
  * returns the RSV bits message frames may carry (bit 0 for RSV1).
  */

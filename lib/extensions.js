@@ -89,15 +89,8 @@ class Extensions {
     /** @type {string[]} */
     this._names = []
     this._offered = NONE_OFFERED
-    // A one-call deflate negotiation whose native state is not made yet: the
-    // header text, configuration number and maxLength it was made with.
-    /** @type {string | null} */
-    this._laterHeader = null
-    this._laterConfig = 0
-    /** @type {number | undefined} */
-    this._laterMaxLength = undefined
     this._rsv1 = this._rsv2 = this._rsv3 = false
-    this._pipeline = new Pipeline(this)
+    this._pipeline = new Pipeline()
   }
 
   /**
@@ -134,14 +127,7 @@ class Extensions {
   /** @returns {number} */
   _native () {
     if (this._container !== null) return this._container
-    if (this._laterHeader === null) {
-      return this._made(native.containerNewWith(this._names[0], this._firstRsv))
-    }
-    // The negotiation made without state, made again with it: the same
-    // answer, the RSV bit taken, the session held for the first message.
-    native.containerNewRespondDeflate(this._names[0], this._firstRsv, MADE, this._laterHeader, this._laterConfig, this._laterMaxLength)
-    this._laterHeader = null
-    return this._made(MADE[0])
+    return this._made(native.containerNewWith(this._names[0], this._firstRsv))
   }
 
   /**
@@ -150,7 +136,6 @@ class Extensions {
    */
   _made (container) {
     this._container = container
-    this._pipeline._container = container
     freeContainers.register(this._pipeline, container)
     return container
   }
@@ -253,10 +238,8 @@ class Extensions {
   // generateResponse when the only registered extension is this package's
   // deflate: the whole negotiation is one native call (see
   // containerRespondDeflate in src/lib.rs), with the same outcome as the steps
-  // above, and frames may carry the extension's RSV bits. The native state
-  // holds the session until its first message (heldCell); a first
-  // negotiation defers even the state, so that a connection closed before
-  // any message costs one native call and nothing to free.
+  // above. The native state keeps the session until its first message
+  // (heldCell), and frames may carry the extension's RSV bits.
   /**
    * @param {string | null | undefined} header
    * @param {DeflateExtension} config
@@ -264,39 +247,24 @@ class Extensions {
    */
   _respondDeflate (header, config) {
     const text = headerText(header)
-    const number = configNumber(config)
-    const maxLength = maxLengthOf(this._options)
-    if (this._container === null && this._laterHeader === null) {
-      // A first negotiation makes no native state (containerRespondDeflateLater):
-      // _native makes it, from the same arguments, when first needed.
-      const response = native.containerRespondDeflateLater(this._names[0], this._firstRsv, text, number, maxLength)
-      if (typeof response !== 'string') return this._noResponse(header, response)
-      this._laterHeader = text
-      this._laterConfig = number
-      this._laterMaxLength = maxLength
-      this._setRsv(this._firstRsv)
-      this._pipeline.setup(null, [heldCell(this._extensions[0])])
-      return response
+    let response
+    if (this._container === null) {
+      // The native state is made in the same call; its number comes back
+      // as MADE[0].
+      response = native.containerNewRespondDeflate(this._names[0], this._firstRsv, MADE, text, configNumber(config), maxLengthOf(this._options))
+      this._made(MADE[0])
+    } else {
+      response = native.containerRespondDeflate(this._container, text, configNumber(config), maxLengthOf(this._options))
     }
-    const response = native.containerRespondDeflate(this._native(), text, number, maxLength)
-    if (typeof response !== 'string') return this._noResponse(header, response)
+    if (typeof response !== 'string') {
+      if (response !== 0) throw invalidHeader(header)
+      this._setRsv(0)
+      this._pipeline.setup(this._container, [])
+      return null
+    }
     this._setRsv(this._firstRsv)
     this._pipeline.setup(this._container, [heldCell(this._extensions[0])])
     return response
-  }
-
-  // An invalid header (ERROR_INVALID_HEADER) throws; with nothing
-  // negotiated (0) messages pass through.
-  /**
-   * @param {unknown} header
-   * @param {number} code
-   * @returns {null}
-   */
-  _noResponse (header, code) {
-    if (code !== 0) throw invalidHeader(header)
-    this._setRsv(0)
-    this._pipeline.setup(this._container, [])
-    return null
   }
 
   /**

@@ -396,24 +396,6 @@ pub fn container_new_respond_deflate(
     result
 }
 
-/// What `containerNewRespondDeflate` would answer, without making any state:
-/// a server container negotiates with this, and makes its native state with
-/// `containerNewRespondDeflate` and the same arguments (the negotiation is a
-/// function of them) only when it first needs it: at its first message, or
-/// another negotiation. A connection closed before its first message never
-/// has native state.
-#[napi(catch_unwind, js_name = "containerRespondDeflateLater")]
-pub fn container_respond_deflate_later(
-    name: String,
-    rsv: u32,
-    header: String,
-    config: u32,
-    max_length: Option<f64>,
-) -> Result<Either<i32, String>> {
-    let mut container = new_container(name, rsv)?;
-    respond_deflate(&mut container, &header, config, max_length)
-}
-
 fn respond_deflate(
     container: &mut Container,
     header: &str,
