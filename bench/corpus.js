@@ -8,17 +8,12 @@
 // benchmark that repeats one buffer measures nothing.
 
 const fs = require('fs')
+// The tests' seeded generator (mulberry32): fast and good enough to make
+// text; seeded, so repeatable.
+const seeded = require('../__test__/random')
 
-// mulberry32: small, fast and good enough to make text; seeded, so repeatable.
 function random (seed) {
-  let a = seed >>> 0
-  return function () {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  return seeded.random(seed).next
 }
 
 const WORDS = (
