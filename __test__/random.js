@@ -1,8 +1,8 @@
 'use strict'
 
-// The one seeded generator of the tests, the demo and the benchmark's corpus. It needs
-// nothing else, so scripts load it without the test runner and browser.spec.js sends its
-// source to the page; the specs take it from support.js.
+// The one seeded generator of the tests, the demo, the soak test and the benchmark's
+// corpus. It needs nothing else, so scripts load it without the test runner, and
+// browser.spec.js sends its source to the page; the specs take it from support.js.
 
 // A seeded pseudo-random generator (mulberry32): the same seed gives the same numbers on
 // every machine, so a failing property case can be run again from its seed.

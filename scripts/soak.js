@@ -33,6 +33,7 @@ const childProcess = require('child_process')
 const http = require('http')
 const path = require('path')
 const { monitorEventLoopDelay } = require('perf_hooks')
+const { random } = require('../__test__/random')
 
 const ROOT = path.resolve(__dirname, '..')
 const MiB = 1 << 20
@@ -255,16 +256,9 @@ function runServer () {
 // ---------------------------------------------------------------------------
 // Seeded messages.
 
-// mulberry32: a small, fast, seedable PRNG.
+// The tests' seeded generator (mulberry32, __test__/random.js).
 function prng (seed) {
-  let a = seed >>> 0
-  return function () {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  return random(seed).next
 }
 
 const WORDS = ('the quick market order filled partial cancel price volume bid ask spread ' +
