@@ -128,12 +128,13 @@ export declare function containerFree(id: number): void
 export declare function containerIndexOf(id: number, name: string): number
 
 /**
- * `containerNewWith` and `containerRespondDeflate` in one call, for a
- * server whose native state is not made yet: makes it with its one
- * extension (`name`, `rsv`) registered, sets its number as `made[0]` (an
- * array), and negotiates.
+ * The native state of a server container whose first negotiation
+ * (`containerRespondDeflateLater`) accepted the parameters packed as
+ * `accepted`: its one extension (`name`, `rsv`) registered with its RSV bits
+ * taken and the session held for the first message, as
+ * `containerRespondDeflate` leaves it. Returns its number.
  */
-export declare function containerNewRespondDeflate(name: string, rsv: number, made: unknown[], header: string, config: number, maxLength?: number | undefined | null): number | string
+export declare function containerNewAccepted(name: string, rsv: number, accepted: number, config: number, maxLength?: number | undefined | null): number
 
 /**
  * Makes a container with its first extension registered (see `containerAdd`;
@@ -169,6 +170,18 @@ export declare function containerReserve(id: number, index: number): number
  * message (`containerTakeSession`).
  */
 export declare function containerRespondDeflate(id: number, header: string, config: number, maxLength?: number | undefined | null): number | string
+
+/**
+ * The server's side of a first negotiation without making any state, for a
+ * container whose only extension (`name`, `rsv`) is this package's deflate
+ * with configuration `config`: answers as `containerRespondDeflate` would
+ * on a new container, and on success sets `accepted[0]` (an array) to the accepted
+ * parameters packed in one number. The container makes its native state
+ * from that number (`containerNewAccepted`) only when it first needs it, so
+ * a connection closed before its first message never has native state, and
+ * the offer is parsed once.
+ */
+export declare function containerRespondDeflateLater(name: string, rsv: number, accepted: unknown[], header: string, config: number): number | string
 
 /**
  * Sets up the pipeline with the given extensions in pipeline order and

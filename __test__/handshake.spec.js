@@ -81,6 +81,49 @@ describe('server handshake in one native call', function () {
     }
   }
 
+  // The one-call negotiation keeps only the accepted parameters, packed in a
+  // number, and makes the session from them at the first message: every
+  // parameter must reach it. Messages each way, each repeating the last (so
+  // context takeover shows in the bytes), the first one incoming.
+  for (const clientConfig of CONFIGS) {
+    for (const config of CONFIGS) {
+      it(`client ${JSON.stringify(clientConfig)}, server ${JSON.stringify(config)}: the session made at the first message compresses and inflates as the steps' does`, function () {
+        const fast = Object.keys(config).length === 0 ? deflate : deflate.configure(config)
+        const client = new Extensions()
+        client.add(Object.keys(clientConfig).length === 0 ? deflate : deflate.configure(clientConfig))
+        const offer = client.generateOffer()
+        const servers = [fast, Object.assign({}, fast)].map((ext) => {
+          const e = new Extensions()
+          e.add(ext)
+          return { e, response: e.generateResponse(offer) }
+        })
+        assert.equal(servers[0].response, servers[1].response)
+        client.activate(servers[0].response)
+        const texts = ['hello, hello, hello, a message', 'hello, hello, hello, a message again', 'and hello, hello once more']
+        for (const text of texts) {
+          const wire = roundTrip(client, text)
+          assert.equal(wire.rsv1, true)
+          for (const { e } of servers) {
+            let got
+            e.processIncomingMessage({ ...wire, data: Buffer.from(wire.data) }, (err, m) => { got = { err, m } })
+            assert.equal(got.err, null)
+            assert.equal(got.m.data.toString(), text)
+          }
+        }
+        for (const text of texts) {
+          const [a, b] = servers.map(({ e }) => roundTrip(e, text))
+          assert.equal(a.rsv1, true)
+          assert.deepEqual(a.data, b.data)
+          let got
+          client.processIncomingMessage(a, (err, m) => { got = { err, m } })
+          assert.equal(got.err, null)
+          assert.equal(got.m.data.toString(), text)
+        }
+        for (const e of [client, servers[0].e, servers[1].e]) e.close()
+      })
+    }
+  }
+
   it('maxLength reaches the session made in one call', function () {
     const server = new Extensions({ maxLength: 8 })
     server.add(deflate)

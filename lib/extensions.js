@@ -60,9 +60,9 @@ function rsvBit (value, bit) {
   return value ? 1 << (bit - 1) : 0
 }
 
-// Where containerNewRespondDeflate puts the number of the native state it
-// made (see _respondDeflate).
-const MADE = [0]
+// Where containerRespondDeflateLater puts the accepted parameters, packed in
+// one number (see _respondDeflate).
+const ACCEPTED = [0]
 
 // The options a container takes.
 const OPTIONS = ['maxLength']
@@ -89,8 +89,15 @@ class Extensions {
     /** @type {string[]} */
     this._names = []
     this._offered = NONE_OFFERED
+    // A one-call deflate negotiation whose native state is not made yet: the
+    // parameters it accepted (packed; -1 when there is none), and the
+    // configuration number and maxLength to make the session with.
+    this._laterAccepted = -1
+    this._laterConfig = 0
+    /** @type {number | undefined} */
+    this._laterMaxLength = undefined
     this._rsv1 = this._rsv2 = this._rsv3 = false
-    this._pipeline = new Pipeline()
+    this._pipeline = new Pipeline(this)
   }
 
   /**
@@ -127,7 +134,15 @@ class Extensions {
   /** @returns {number} */
   _native () {
     if (this._container !== null) return this._container
-    return this._made(native.containerNewWith(this._names[0], this._firstRsv))
+    if (this._laterAccepted < 0) {
+      return this._made(native.containerNewWith(this._names[0], this._firstRsv))
+    }
+    // The state of the negotiation made without it, from the parameters it
+    // accepted (the offer is not parsed again): the RSV bits taken, the
+    // session held for the first message.
+    const accepted = this._laterAccepted
+    this._laterAccepted = -1
+    return this._made(native.containerNewAccepted(this._names[0], this._firstRsv, accepted, this._laterConfig, this._laterMaxLength))
   }
 
   /**
@@ -136,6 +151,7 @@ class Extensions {
    */
   _made (container) {
     this._container = container
+    this._pipeline._container = container
     freeContainers.register(this._pipeline, container)
     return container
   }
@@ -238,8 +254,10 @@ class Extensions {
   // generateResponse when the only registered extension is this package's
   // deflate: the whole negotiation is one native call (see
   // containerRespondDeflate in src/lib.rs), with the same outcome as the steps
-  // above. The native state keeps the session until its first message
-  // (heldCell), and frames may carry the extension's RSV bits.
+  // above, and frames may carry the extension's RSV bits. The native state
+  // holds the session until its first message (heldCell); a first
+  // negotiation defers even the state, so that a connection closed before
+  // any message costs one native call and nothing to free.
   /**
    * @param {string | null | undefined} header
    * @param {DeflateExtension} config
@@ -247,24 +265,39 @@ class Extensions {
    */
   _respondDeflate (header, config) {
     const text = headerText(header)
-    let response
-    if (this._container === null) {
-      // The native state is made in the same call; its number comes back
-      // as MADE[0].
-      response = native.containerNewRespondDeflate(this._names[0], this._firstRsv, MADE, text, configNumber(config), maxLengthOf(this._options))
-      this._made(MADE[0])
-    } else {
-      response = native.containerRespondDeflate(this._container, text, configNumber(config), maxLengthOf(this._options))
+    const number = configNumber(config)
+    const maxLength = maxLengthOf(this._options)
+    if (this._container === null && this._laterAccepted < 0) {
+      // A first negotiation makes no native state (containerRespondDeflateLater):
+      // _native makes it from the accepted parameters when first needed.
+      const response = native.containerRespondDeflateLater(this._names[0], this._firstRsv, ACCEPTED, text, number)
+      if (typeof response !== 'string') return this._noResponse(header, response)
+      this._laterAccepted = ACCEPTED[0]
+      this._laterConfig = number
+      this._laterMaxLength = maxLength
+      this._setRsv(this._firstRsv)
+      this._pipeline.setup(null, [heldCell(this._extensions[0])])
+      return response
     }
-    if (typeof response !== 'string') {
-      if (response !== 0) throw invalidHeader(header)
-      this._setRsv(0)
-      this._pipeline.setup(this._container, [])
-      return null
-    }
+    const response = native.containerRespondDeflate(this._native(), text, number, maxLength)
+    if (typeof response !== 'string') return this._noResponse(header, response)
     this._setRsv(this._firstRsv)
     this._pipeline.setup(this._container, [heldCell(this._extensions[0])])
     return response
+  }
+
+  // An invalid header (ERROR_INVALID_HEADER) throws; with nothing
+  // negotiated (0) messages pass through.
+  /**
+   * @param {unknown} header
+   * @param {number} code
+   * @returns {null}
+   */
+  _noResponse (header, code) {
+    if (code !== 0) throw invalidHeader(header)
+    this._setRsv(0)
+    this._pipeline.setup(this._container, [])
+    return null
   }
 
   /**

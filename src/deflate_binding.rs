@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use websocket_extensions_core::deflate::session::{sessions_alive, LiveOrder, Outcome, Session};
 use websocket_extensions_core::deflate::{
-    CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
+    Accepted, CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
 };
 use websocket_extensions_core::parser::{params_to_json, serialize_parsed, ParamValue, Params};
 
@@ -691,18 +691,15 @@ pub(crate) fn config_of(ext: &DeflateExtension) -> DeflateConfig {
 }
 
 /// For the container's one-call server handshake (src/lib.rs): a server
-/// session with configuration `config` for the first acceptable of `offers`, and its
-/// response serialized under `name`; None when no offer is acceptable. The
-/// container keeps the session until its first message (`adopt_session`).
-pub(crate) fn server_handshake(
+/// session with configuration `config` for parameters already accepted from
+/// an offer. The container keeps it until its first message
+/// (`adopt_session`).
+pub(crate) fn server_session(
     config: &DeflateConfig,
-    offers: &[Params],
+    accepted: Accepted,
     max_length: Option<f64>,
-    name: &str,
-) -> Option<(Session, String)> {
-    let session = Session::server(config.clone(), offers, max_len(max_length))?;
-    let line = response_line(&session, name).unwrap_or_default();
-    Some((session, line))
+) -> Session {
+    Session::server_accepted(config.clone(), accepted, max_len(max_length))
 }
 
 /// Puts a session the container kept since the handshake into this

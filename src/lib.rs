@@ -41,7 +41,7 @@ use napi_derive::napi;
 use std::cell::RefCell;
 use table::Table;
 use websocket_extensions_core::deflate::session::Session;
-use websocket_extensions_core::deflate::DeflateConfig;
+use websocket_extensions_core::deflate::{server_choose, Accepted, DeflateConfig};
 use websocket_extensions_core::parser;
 use websocket_extensions_core::pipeline::{Action, Direction, Pipeline};
 use websocket_extensions_core::registry::{
@@ -372,28 +372,63 @@ pub fn container_respond_deflate(
     })
 }
 
-/// `containerNewWith` and `containerRespondDeflate` in one call, for a
-/// server whose native state is not made yet: makes it with its one
-/// extension (`name`, `rsv`) registered, sets its number as `made[0]` (an
-/// array), and negotiates.
-#[napi(catch_unwind, js_name = "containerNewRespondDeflate")]
-pub fn container_new_respond_deflate(
-    name: String,
-    rsv: u32,
-    mut made: Array,
-    header: String,
+/// What a server container whose only registered extension is this
+/// package's deflate accepts from `header`: ERROR_INVALID_HEADER, 0 when
+/// nothing can be negotiated, or the index of the extension, the parameters
+/// accepted with configuration `config`, and the response line.
+fn accept_deflate(
+    registry: &Registry,
+    header: &str,
+    config: u32,
+) -> Result<Either<i32, (usize, Accepted, String)>> {
+    let Ok(offers) = parser::parse_header(header) else {
+        return Ok(Either::A(ERROR_INVALID_HEADER));
+    };
+    let Some((index, mine)) = registry.offers_by_extension(&offers).into_iter().next() else {
+        return Ok(Either::A(0));
+    };
+    if registry.conflict(index).is_some() {
+        return Ok(Either::A(0));
+    }
+    let params: Vec<parser::Params> = mine.iter().map(|o| o.params.clone()).collect();
+    let Some(name) = registry.name(index) else {
+        return Ok(Either::A(0));
+    };
+    let accepted = with_config(config, |config| server_choose(config, &params))?;
+    let Some(accepted) = accepted else {
+        return Ok(Either::A(0));
+    };
+    let response = parser::serialize_parsed(name, &accepted.response());
+    Ok(Either::B((index, accepted, response)))
+}
+
+/// Runs `f` with the configuration numbered `config` (`containerConfigNew`).
+fn with_config<T>(config: u32, f: impl FnOnce(&DeflateConfig) -> T) -> Result<T> {
+    CONFIGS.with(|configs| {
+        let configs = configs.borrow();
+        let config = configs
+            .get(config)
+            .ok_or_else(|| Error::from_reason("no such permessage-deflate configuration"))?;
+        Ok(f(config))
+    })
+}
+
+/// Takes extension `index`'s RSV bits and holds a server session with the
+/// parameters `accepted` (configuration `config`) for the first message.
+fn hold_deflate(
+    container: &mut Container,
+    index: usize,
+    accepted: Accepted,
     config: u32,
     max_length: Option<f64>,
-) -> Result<Either<i32, String>> {
-    let mut container = new_container(name, rsv)?;
-    let result = respond_deflate(&mut container, &header, config, max_length);
-    let id = CONTAINERS.with(|table| table.borrow_mut().insert(container));
-    if let Err(error) = made.set(0, id) {
-        // JavaScript cannot know the number: nothing would free it.
-        CONTAINERS.with(|table| table.borrow_mut().remove(id));
-        return Err(error);
-    }
-    result
+) -> Result<()> {
+    let session = with_config(config, |config| {
+        deflate_binding::server_session(config, accepted, max_length)
+    })?;
+    container.registry.reserve(index);
+    container.pipeline = Pipeline::new(1);
+    container.held = Some(session);
+    Ok(())
 }
 
 fn respond_deflate(
@@ -402,42 +437,61 @@ fn respond_deflate(
     config: u32,
     max_length: Option<f64>,
 ) -> Result<Either<i32, String>> {
-    let Ok(offers) = parser::parse_header(header) else {
-        return Ok(Either::A(ERROR_INVALID_HEADER));
-    };
     container.pipeline = Pipeline::new(0);
     container.held = None;
-    let Some((index, mine)) = container
-        .registry
-        .offers_by_extension(&offers)
-        .into_iter()
-        .next()
-    else {
-        return Ok(Either::A(0));
-    };
-    if container.registry.conflict(index).is_some() {
-        return Ok(Either::A(0));
+    match accept_deflate(&container.registry, header, config)? {
+        Either::A(code) => Ok(Either::A(code)),
+        Either::B((index, accepted, response)) => {
+            hold_deflate(container, index, accepted, config, max_length)?;
+            Ok(Either::B(response))
+        }
     }
-    let params: Vec<parser::Params> = mine.iter().map(|o| o.params.clone()).collect();
-    let Some(name) = container.registry.name(index) else {
-        return Ok(Either::A(0));
-    };
-    let handshake = CONFIGS.with(|configs| {
-        let configs = configs.borrow();
-        let config = configs
-            .get(config)
-            .ok_or_else(|| Error::from_reason("no such permessage-deflate configuration"))?;
-        Ok::<_, Error>(deflate_binding::server_handshake(
-            config, &params, max_length, name,
-        ))
-    })?;
-    let Some((session, response)) = handshake else {
-        return Ok(Either::A(0));
-    };
-    container.registry.reserve(index);
-    container.pipeline = Pipeline::new(1);
-    container.held = Some(session);
-    Ok(Either::B(response))
+}
+
+/// The server's side of a first negotiation without making any state, for a
+/// container whose only extension (`name`, `rsv`) is this package's deflate
+/// with configuration `config`: answers as `containerRespondDeflate` would
+/// on a new container, and on success sets `accepted[0]` (an array) to the accepted
+/// parameters packed in one number. The container makes its native state
+/// from that number (`containerNewAccepted`) only when it first needs it, so
+/// a connection closed before its first message never has native state, and
+/// the offer is parsed once.
+#[napi(catch_unwind, js_name = "containerRespondDeflateLater")]
+pub fn container_respond_deflate_later(
+    name: String,
+    rsv: u32,
+    mut accepted: Array,
+    header: String,
+    config: u32,
+) -> Result<Either<i32, String>> {
+    let container = new_container(name, rsv)?;
+    match accept_deflate(&container.registry, &header, config)? {
+        Either::A(code) => Ok(Either::A(code)),
+        Either::B((_, chosen, response)) => {
+            accepted.set(0, chosen.pack())?;
+            Ok(Either::B(response))
+        }
+    }
+}
+
+/// The native state of a server container whose first negotiation
+/// (`containerRespondDeflateLater`) accepted the parameters packed as
+/// `accepted`: its one extension (`name`, `rsv`) registered with its RSV bits
+/// taken and the session held for the first message, as
+/// `containerRespondDeflate` leaves it. Returns its number.
+#[napi(catch_unwind, js_name = "containerNewAccepted")]
+pub fn container_new_accepted(
+    name: String,
+    rsv: u32,
+    accepted: u32,
+    config: u32,
+    max_length: Option<f64>,
+) -> Result<u32> {
+    let accepted = Accepted::unpack(accepted)
+        .ok_or_else(|| Error::from_reason("not a packed set of accepted parameters"))?;
+    let mut container = new_container(name, rsv)?;
+    hold_deflate(&mut container, 0, accepted, config, max_length)?;
+    Ok(CONTAINERS.with(|table| table.borrow_mut().insert(container)))
 }
 
 /// Puts the session `containerRespondDeflate` kept into the session table,

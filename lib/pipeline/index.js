@@ -92,7 +92,11 @@ function prefixError (error, name) {
 }
 
 class Pipeline {
-  constructor () {
+  // `owner`: the container (lib/extensions.js), which makes the native state
+  // when the pipeline first needs it (_native).
+  /** @param {import('../extensions')} owner */
+  constructor (owner) {
+    this._owner = owner
     // The number of the container's native state; set with the cells.
     // (The native state, the cells, the message slots and the close callbacks
     // exist wherever the core names them; the type casts below say so.)
@@ -129,6 +133,10 @@ class Pipeline {
     // for the callback running now (see _passThrough).
     /** @type {Waiting[]} */
     this._waiting = []
+    // Actions made in JavaScript while there is no native state yet (see
+    // close), waiting for the running drain loop.
+    /** @type {number[] | null} */
+    this._deferred = null
   }
 
   // The sessions negotiated, in pipeline order (see cell()), once the native
@@ -166,7 +174,28 @@ class Pipeline {
     const ticket = this._nextTicket++
     if (this._closers === null) this._closers = []
     this._closers[ticket] = { callback, context }
-    this._continue(native.containerClose(/** @type {number} */ (this._container), ticket, !this._draining))
+    if (this._container === null) {
+      // Negotiated, but no native state yet (see Extensions._respondDeflate):
+      // no message ever entered, so, as the core would, every session closes
+      // at once (natively: JavaScript never had them) and "closed" follows.
+      const closed = CLOSED + ticket * SLOT_UNIT
+      if (!this._draining) {
+        this._run(closed)
+        return
+      }
+      if (this._deferred === null) this._deferred = []
+      this._deferred.push(closed)
+      this._dirty = true
+      return
+    }
+    this._continue(native.containerClose(this._container, ticket, !this._draining))
+  }
+
+  // The next action: one made in JavaScript first, then the core's.
+  /** @returns {number} */
+  _next () {
+    if (this._deferred !== null && this._deferred.length > 0) return /** @type {number} */ (this._deferred.shift())
+    return this._container === null ? 0 : native.containerNext(this._container)
   }
 
   // A message enters direction `dir` (OUTGOING or INCOMING).
@@ -182,6 +211,7 @@ class Pipeline {
       this._passThrough(message, callback, context)
       return
     }
+    if (this._container === null) this._owner._native()
     if (this._inflight[dir] === 0 && this._chains[dir] === null && !this._draining) {
       this._runAhead(dir, message, callback, context)
       return
@@ -234,7 +264,7 @@ class Pipeline {
     if (this._dirty) {
       this._dirty = false
       try {
-        this._continue(native.containerNext(/** @type {number} */ (this._container)))
+        this._continue(this._next())
       } catch (error) {
         if (failure === null) failure = { error }
       }
@@ -303,7 +333,7 @@ class Pipeline {
     this._draining = false
     if (this._dirty) {
       this._dirty = false
-      const action = native.containerNext(/** @type {number} */ (this._container))
+      const action = this._next()
       if (action > 0) {
         try {
           this._run(action)
@@ -415,7 +445,7 @@ class Pipeline {
         }
         if (next === 0 && ((action & MORE) !== 0 || this._dirty)) {
           this._dirty = false
-          next = native.containerNext(/** @type {number} */ (this._container))
+          next = this._next()
         }
         action = next
       }

@@ -14,7 +14,10 @@ pub mod session;
 
 pub use codec::{CodecStats, CompressError, Compressor, Decompressor, InflateError};
 pub use config::{ConfigError, DeflateConfig, OptionValue, Strategy};
-pub use negotiate::{client_activate, client_offer, server_accept, DirectionParams, SessionParams};
+pub use negotiate::{
+    client_activate, client_offer, server_accept, server_choose, Accepted, DirectionParams,
+    SessionParams,
+};
 
 #[cfg(test)]
 mod tests {

@@ -210,26 +210,93 @@ pub fn client_activate(cfg: &DeflateConfig, response: &Params) -> Option<Session
 /// window is 15. The original leaves it out then, which RFC 7692 7.1.2.1 does
 /// not allow and its own client refuses.
 pub fn server_accept(cfg: &DeflateConfig, offers: &[Params]) -> Option<(SessionParams, Params)> {
+    let accepted = server_choose(cfg, offers)?;
+    Some((accepted.params(cfg), accepted.response()))
+}
+
+/// What a server accepted from an offer: both directions' parameters and
+/// whether the response names `server_max_window_bits`. With the
+/// configuration it gives the session's parameters ([`Accepted::params`])
+/// and the response ([`Accepted::response`]); it packs into one number
+/// ([`Accepted::pack`]), which crosses to JavaScript and back for less than
+/// a native object does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// Messages we compress.
+    pub outgoing: DirectionParams,
+    /// Messages we decompress.
+    pub incoming: DirectionParams,
+    /// Whether the offer named `server_max_window_bits`, so the response does.
+    pub names_server_bits: bool,
+}
+
+impl Accepted {
+    /// The accepted parameters in 11 bits: the outgoing and incoming window
+    /// bits (4 bits each), then one bit each for outgoing and incoming
+    /// context takeover and for `names_server_bits`.
+    pub fn pack(&self) -> u32 {
+        u32::from(self.outgoing.window_bits)
+            | u32::from(self.incoming.window_bits) << 4
+            | u32::from(self.outgoing.context_takeover) << 8
+            | u32::from(self.incoming.context_takeover) << 9
+            | u32::from(self.names_server_bits) << 10
+    }
+
+    /// The parameters [`Accepted::pack`] packed; `None` for a number it
+    /// cannot have made.
+    pub fn unpack(packed: u32) -> Option<Accepted> {
+        let outgoing_bits = (packed & 15) as u8;
+        let incoming_bits = (packed >> 4 & 15) as u8;
+        if packed >> 11 != 0 || outgoing_bits < 8 || incoming_bits < 8 {
+            return None;
+        }
+        Some(Accepted {
+            outgoing: DirectionParams {
+                window_bits: outgoing_bits,
+                context_takeover: packed & 1 << 8 != 0,
+            },
+            incoming: DirectionParams {
+                window_bits: incoming_bits,
+                context_takeover: packed & 1 << 9 != 0,
+            },
+            names_server_bits: packed & 1 << 10 != 0,
+        })
+    }
+
+    /// The session's parameters with configuration `cfg`.
+    pub fn params(&self, cfg: &DeflateConfig) -> SessionParams {
+        session(cfg, self.outgoing, self.incoming)
+    }
+
+    /// The server's response, in the original's order.
+    pub fn response(&self) -> Params {
+        let mut response = Params::new();
+        if !self.outgoing.context_takeover {
+            response.push(flag(SERVER_NO_CONTEXT_TAKEOVER));
+        }
+        if !self.incoming.context_takeover {
+            response.push(flag(CLIENT_NO_CONTEXT_TAKEOVER));
+        }
+        if self.names_server_bits {
+            response.push(bits(SERVER_MAX_WINDOW_BITS, self.outgoing.window_bits));
+        }
+        if self.incoming.window_bits < MAX_WINDOW_BITS {
+            response.push(bits(CLIENT_MAX_WINDOW_BITS, self.incoming.window_bits));
+        }
+        response
+    }
+}
+
+/// What the server accepts from the first acceptable of `offers` with
+/// configuration `cfg` ([`server_accept`] without building the response).
+pub fn server_choose(cfg: &DeflateConfig, offers: &[Params]) -> Option<Accepted> {
     let r = offers.iter().find_map(|offer| read(offer, Side::Offer))?;
-    let mut response = Params::new();
-
     let outgoing_takeover = !(cfg.no_context_takeover || r.server_no_context_takeover);
-    if !outgoing_takeover {
-        response.push(flag(SERVER_NO_CONTEXT_TAKEOVER));
-    }
     let incoming_takeover = !(cfg.request_no_context_takeover || r.client_no_context_takeover);
-    if !incoming_takeover {
-        response.push(flag(CLIENT_NO_CONTEXT_TAKEOVER));
-    }
-
     let outgoing_bits = cfg
         .max_window_bits
         .unwrap_or(MAX_WINDOW_BITS)
         .min(r.server_max_window_bits.unwrap_or(MAX_WINDOW_BITS));
-    if r.server_max_window_bits.is_some() {
-        response.push(bits(SERVER_MAX_WINDOW_BITS, outgoing_bits));
-    }
-
     let incoming_bits = match r.client_max_window_bits {
         ClientMax::Absent => MAX_WINDOW_BITS,
         ClientMax::Unvalued => cfg.request_max_window_bits.unwrap_or(MAX_WINDOW_BITS),
@@ -238,19 +305,17 @@ pub fn server_accept(cfg: &DeflateConfig, offers: &[Params]) -> Option<(SessionP
             .unwrap_or(MAX_WINDOW_BITS)
             .min(b),
     };
-    if incoming_bits < MAX_WINDOW_BITS {
-        response.push(bits(CLIENT_MAX_WINDOW_BITS, incoming_bits));
-    }
-
-    let outgoing = DirectionParams {
-        window_bits: outgoing_bits,
-        context_takeover: outgoing_takeover,
-    };
-    let incoming = DirectionParams {
-        window_bits: incoming_bits,
-        context_takeover: incoming_takeover,
-    };
-    Some((session(cfg, outgoing, incoming), response))
+    Some(Accepted {
+        outgoing: DirectionParams {
+            window_bits: outgoing_bits,
+            context_takeover: outgoing_takeover,
+        },
+        incoming: DirectionParams {
+            window_bits: incoming_bits,
+            context_takeover: incoming_takeover,
+        },
+        names_server_bits: r.server_max_window_bits.is_some(),
+    })
 }
 
 #[cfg(test)]

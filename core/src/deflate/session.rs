@@ -3,7 +3,7 @@
 //! (`src/deflate_binding.rs`) turns JavaScript values into these calls.
 
 use crate::deflate::{
-    client_activate, client_offer, server_accept, CodecStats, CompressError, Compressor,
+    client_activate, client_offer, server_choose, Accepted, CodecStats, CompressError, Compressor,
     Decompressor, DeflateConfig, InflateError, SessionParams,
 };
 use crate::offload::{Codec, Inline, Job, Lane};
@@ -133,18 +133,30 @@ impl Session {
         offers: &[Params],
         max_len: Option<usize>,
     ) -> Option<Session> {
-        let (params, response) = server_accept(&config, offers)?;
+        let accepted = server_choose(&config, offers)?;
+        Some(Session::server_accepted(config, accepted, max_len))
+    }
+
+    /// A server session for parameters already accepted from an offer
+    /// ([`server_choose`], perhaps packed and unpacked since): the one path
+    /// by which [`Session::server`] makes its session too.
+    pub fn server_accepted(
+        config: DeflateConfig,
+        accepted: Accepted,
+        max_len: Option<usize>,
+    ) -> Session {
         SESSIONS_ALIVE.fetch_add(1, Ordering::Relaxed);
+        let params = accepted.params(&config);
         let mut session = Session {
             config,
             role: Role::Server,
             max_len,
-            response: Some(response),
+            response: Some(accepted.response()),
             lanes: None,
             closed: false,
         };
         session.start(&params);
-        Some(session)
+        session
     }
 
     fn start(&mut self, params: &SessionParams) {
@@ -447,6 +459,51 @@ mod tests {
 
     fn no_worker() -> Box<dyn FnOnce(Result<Vec<u8>, CompressError>) + Send> {
         panic!("a small message went to a worker")
+    }
+
+    #[test]
+    fn a_server_from_packed_accepted_parameters_is_the_server_from_the_offer() {
+        let offers = [
+            "permessage-deflate",
+            "permessage-deflate; client_max_window_bits",
+            "permessage-deflate; client_max_window_bits=9; server_max_window_bits=10",
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            "permessage-deflate; server_max_window_bits=8; client_max_window_bits=8",
+            "permessage-deflate; server_max_window_bits=15",
+        ];
+        let windows = [None, Some(8), Some(11), Some(15)];
+        let mut checked = 0;
+        for config in crate::test_support::configs(&windows) {
+            for header in offers {
+                let offer: Vec<Params> = crate::parser::parse_header(header)
+                    .unwrap()
+                    .into_iter()
+                    .map(|o| o.params)
+                    .collect();
+                let from_offer = Session::server(config.clone(), &offer, Some(1 << 20)).unwrap();
+                let accepted = server_choose(&config, &offer).unwrap();
+                let unpacked = Accepted::unpack(accepted.pack()).unwrap();
+                assert_eq!(unpacked, accepted, "{header}");
+                let packed = Session::server_accepted(config.clone(), unpacked, Some(1 << 20));
+                assert_eq!(packed.response(), from_offer.response(), "{header}");
+                assert_eq!(packed.max_len, from_offer.max_len);
+                assert_eq!(packed.role, Role::Server);
+                // Both compress alike, message after message (context
+                // takeover and window included).
+                for text in ["hello hello hello", "hello again, hello", "x"] {
+                    let wire = |s: &Session| match s.compress(text.as_bytes(), no_worker) {
+                        Some(Outcome::Done(Ok(wire))) => wire,
+                        _ => panic!("not compressed inline"),
+                    };
+                    let (a, b) = (wire(&from_offer), wire(&packed));
+                    assert_eq!(a, b, "{header}");
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 64 * offers.len());
+        assert_eq!(Accepted::unpack(1 << 11 | 0xff), None);
+        assert_eq!(Accepted::unpack(0x7f), None);
     }
 
     #[test]
