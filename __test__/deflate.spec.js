@@ -232,6 +232,16 @@ describe('permessage-deflate (native)', function () {
       assert.throws(() => deflate.configure({ maxLength: 10 }), { message: 'Unrecognized option: maxLength' })
     })
 
+    it('throws a plain Error, with no napi properties, for a bad option', () => {
+      for (const options of [{ windowBits: 10 }, { level: 99 }]) {
+        assert.throws(
+          () => deflate.configure(options),
+          (error) => Object.getPrototypeOf(error) === Error.prototype && !('code' in error) &&
+            Object.keys(error).length === 0
+        )
+      }
+    })
+
     it('throws an Error naming the option for every out-of-range or wrongly typed value', () => {
       const table = {
         level: [10, -2, 1.5, '6', NaN, Infinity, null, true, {}],

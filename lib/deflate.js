@@ -266,7 +266,16 @@ function extension (config) {
     /** @param {Record<string, unknown> | null | undefined} options */
     configure (options) {
       const keys = Object.keys(options || {})
-      return extension(config.configure(keys, keys.map((k) => optionValue(options?.[k]))))
+      let configured
+      try {
+        configured = config.configure(keys, keys.map((k) => optionValue(options?.[k])))
+      } catch (error) {
+        // The binding's error carries napi's `code: 'GenericFailure'`; the
+        // contract's is a plain Error with the text, as permessage-deflate
+        // throws.
+        throw new Error(/** @type {Error} */ (error).message)
+      }
+      return extension(configured)
     },
 
     /** @param {ContainerOptions} options */

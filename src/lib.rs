@@ -12,9 +12,9 @@ mod table;
 
 // Codec state is a few hundred KiB per connection. Allocated from Node's
 // malloc heap, between Node's own small blocks, glibc cannot give it back
-// after a burst of connections closes (measured: 670 MiB kept of 1.8 GiB).
-// jemalloc keeps it in arenas of its own, and its background thread returns
-// freed pages to the system within about 100 ms (measured: 56 MiB kept).
+// after a burst of connections closes. jemalloc keeps it in arenas of its
+// own, and its background thread returns freed pages to the system within
+// about 100 ms (the burst figures of bench/results.md show what is kept).
 // Per target (Cargo.toml picks the crate's features to match): Linux with
 // glibc has the background thread; musl and macOS have jemalloc without it
 // (tikv-jemalloc-sys has none on musl; jemalloc builds none for Mach-O), so
