@@ -280,6 +280,14 @@ export interface DeflateStats {
    */
   compressRatio: number
   inflateRatio: number
+  /**
+   * Worker threads of the process's offload pool that the operating
+   * system refused to start (the pool runs on those it has; with none, a
+   * lane runs on the thread that queued it), and the first refusal's
+   * reason.
+   */
+  workerStartFailures: number
+  workerStartError?: string
 }
 
 /**

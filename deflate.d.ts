@@ -81,6 +81,14 @@ declare namespace deflate {
     /** compressIn / compressOut and inflateOut / inflateIn; 0 before any byte. */
     compressRatio: number
     inflateRatio: number
+    /**
+     * Worker threads of the process's offload pool that the operating system
+     * refused to start (the pool runs on those it has; with none, a lane runs
+     * on the thread that queued it, so no message is lost), and the first
+     * refusal's reason.
+     */
+    workerStartFailures: number
+    workerStartError?: string | null
   }
 
   /**

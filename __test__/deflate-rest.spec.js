@@ -112,6 +112,17 @@ describe('permessage-deflate sessions at rest (issue 10)', function () {
     assert.ok(closed.historyBytes < stats.historyBytes, JSON.stringify(closed))
   })
 
+  it('stats() reports the offload pool\'s worker-start failures: none here, after a message a worker compressed', async function () {
+    const { client, server } = pair(deflate)
+    const data = Buffer.alloc(200 * 1024, 'offloaded ')
+    const wire = await run(client, 'out', { rsv1: false, opcode: 1, data })
+    assert.deepEqual((await run(server, 'in', { rsv1: true, opcode: 1, data: wire.data })).data, data)
+    const stats = deflate.stats()
+    assert.strictEqual(stats.workerStartFailures, 0, JSON.stringify(stats))
+    assert.ok(stats.workerStartError === undefined || stats.workerStartError === null, JSON.stringify(stats))
+    client.close(); server.close()
+  })
+
   it('a session closed while resting refuses messages and frees its history', async function () {
     const ext = deflate.configure({ liveStates: 0 })
     const { client, server } = pair(ext)

@@ -18,6 +18,7 @@ use websocket_extensions_core::deflate::session::{sessions_alive, LiveOrder, Out
 use websocket_extensions_core::deflate::{
     Accepted, CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
 };
+use websocket_extensions_core::offload;
 use websocket_extensions_core::parser::{params_to_json, serialize_parsed, ParamValue, Params};
 
 /// A job's result on its way back: the token JavaScript gave, and the data
@@ -529,6 +530,12 @@ pub struct DeflateStats {
     /// byte.
     pub compress_ratio: f64,
     pub inflate_ratio: f64,
+    /// Worker threads of the process's offload pool that the operating
+    /// system refused to start (the pool runs on those it has; with none, a
+    /// lane runs on the thread that queued it), and the first refusal's
+    /// reason.
+    pub worker_start_failures: u32,
+    pub worker_start_error: Option<String>,
 }
 
 #[napi(catch_unwind, js_name = "deflateStats")]
@@ -547,6 +554,8 @@ pub fn deflate_stats() -> DeflateStats {
         inflate_out: 0.0,
         compress_ratio: 0.0,
         inflate_ratio: 0.0,
+        worker_start_failures: offload::spawn_failures() as u32,
+        worker_start_error: offload::spawn_error(),
     };
     let mut totals = LIVE.with(|live| live.borrow().retired);
     SESSIONS.with(|sessions| {

@@ -316,6 +316,14 @@ pub fn spawn_failures() -> usize {
     SHARED.get().map_or(0, |pool| pool.spawn_failures())
 }
 
+/// The operating system's reason the shared pool's first worker that failed
+/// to start failed, if one did.
+pub fn spawn_error() -> Option<String> {
+    SHARED
+        .get()
+        .and_then(|pool| pool.spawn_error().map(str::to_owned))
+}
+
 fn run_caught(task: Task) {
     // A panicking task must not take the worker (or the caller) down with
     // it; a lane catches its codec's panics itself.
