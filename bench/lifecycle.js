@@ -20,7 +20,7 @@
 
 const { execFileSync } = require('child_process')
 const fs = require('fs')
-const path = require('path')
+const { json, pairFor } = require('./memory')
 
 const IMPLS = (process.env.LIFECYCLE_IMPLS || 'ours,original,ws').split(',')
 const LABELS = {
@@ -32,75 +32,14 @@ const CONCURRENT = 100
 const IDLE = Number(process.env.LIFECYCLE_IDLE || 5000)
 const MiB = 1048576
 
-function json (i, len) {
-  const fields = { id: i, type: 'update', channel: '/room/' + (i % 50), at: 1700000000000 + i * 7919, items: [] }
-  let n = 0
-  while (JSON.stringify(fields).length < len) fields.items.push({ n: n++, user: 'user' + ((i * 31 + n) % 997), ok: n % 3 === 0, text: 'message text ' + ((i + n) % 13) })
-  return Buffer.from(JSON.stringify(fields))
-}
-
-function frame (data, rsv1) {
-  return { opcode: 1, fin: true, rsv1, rsv2: false, rsv3: false, data }
-}
-
-// One lifecycle through two containers (this package or the original):
-// negotiate, one message each way, close both ends.
-function containerLifecycle (name) {
-  const Extensions = name === 'ours' ? require('..') : require('websocket-extensions-original')
-  const deflate = name === 'ours' ? require('../deflate') : require('permessage-deflate')
-  return async (i) => {
-    const client = new Extensions()
-    client.add(deflate)
-    const server = new Extensions()
-    server.add(deflate)
-    client.activate(server.generateResponse(client.generateOffer()))
-    const send = (from, to, data) => new Promise((resolve, reject) => {
-      from.processOutgoingMessage(frame(data, false), (error, out) => {
-        if (error) return reject(error)
-        to.processIncomingMessage(frame(out.data, out.rsv1), (error, message) => {
-          if (error) return reject(error)
-          if (message.data.length !== data.length) return reject(new Error('round trip changed the message'))
-          resolve()
-        })
-      })
-    })
-    await send(client, server, json(i, 600))
-    await send(server, client, json(i + 1, 1500))
-    await new Promise((resolve) => {
-      let open = 2
-      const closed = () => { if (--open === 0) resolve() }
-      client.close(closed)
-      server.close(closed)
-    })
+// One lifecycle: negotiate a pair (bench/memory.js makes it, as for memory
+// per idle pair), one message each way, close both ends.
+async function lifecycle (name, i) {
+  const pair = pairFor(name)
+  for (const [send, data] of [[pair.up, json(i, 600)], [pair.down, json(i + 1, 1500)]]) {
+    if (await send(data) !== data.length) throw new Error('round trip changed the message')
   }
-}
-
-// The same with ws's PerMessageDeflate on both ends, negotiated through ws's
-// own header format and parser; cleanup() is what ws does on close.
-function wsLifecycle () {
-  const wsLib = path.join(path.dirname(require.resolve('ws')), 'lib')
-  const PerMessageDeflate = require(path.join(wsLib, 'permessage-deflate.js'))
-  const ext = require(path.join(wsLib, 'extension.js'))
-  return async (i) => {
-    const client = new PerMessageDeflate({})
-    const server = new PerMessageDeflate({ isServer: true })
-    server.accept(ext.parse(ext.format({ [PerMessageDeflate.extensionName]: client.offer() }))[PerMessageDeflate.extensionName])
-    client.accept(ext.parse(ext.format({ [PerMessageDeflate.extensionName]: server.params }))[PerMessageDeflate.extensionName])
-    const send = (from, to, data) => new Promise((resolve, reject) => {
-      from.compress(data, true, (error, wire) => {
-        if (error) return reject(error)
-        to.decompress(wire, true, (error, message) => {
-          if (error) return reject(error)
-          if (message.length !== data.length) return reject(new Error('round trip changed the message'))
-          resolve()
-        })
-      })
-    })
-    await send(client, server, json(i, 600))
-    await send(server, client, json(i + 1, 1500))
-    client.cleanup()
-    server.cleanup()
-  }
+  await pair.close()
 }
 
 function reading () {
@@ -125,16 +64,15 @@ async function child (name, count) {
     await new Promise((resolve) => setTimeout(resolve, idle))
     for (let i = 0; i < 3; i++) { global.gc(); await new Promise((resolve) => setTimeout(resolve, 300)) }
   }
-  const lifecycle = name === 'ws' ? wsLifecycle() : containerLifecycle(name)
   const round = async (offset) => {
     for (let start = 0; start < count; start += CONCURRENT) {
       const batch = []
-      for (let i = start; i < Math.min(count, start + CONCURRENT); i++) batch.push(lifecycle(offset + i * 2))
+      for (let i = start; i < Math.min(count, start + CONCURRENT); i++) batch.push(lifecycle(name, offset + i * 2))
       await Promise.all(batch)
     }
   }
   // Load everything and warm up before the baseline.
-  await lifecycle(0)
+  await lifecycle(name, 0)
   await settle(300)
   const phases = { start: reading() }
   await round(0)

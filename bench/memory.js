@@ -53,9 +53,16 @@ function containerPair (name, liveStates) {
       })
     })
   })
-  return { up: (d) => send(client, server, d), down: (d) => send(server, client, d) }
+  const close = () => new Promise((resolve) => {
+    let open = 2
+    const closed = () => { if (--open === 0) resolve() }
+    client.close(closed)
+    server.close(closed)
+  })
+  return { up: (d) => send(client, server, d), down: (d) => send(server, client, d), close }
 }
 
+// cleanup() is what ws does on close.
 function wsPair () {
   const wsLib = path.join(path.dirname(require.resolve('ws')), 'lib')
   const PerMessageDeflate = require(path.join(wsLib, 'permessage-deflate.js'))
@@ -70,14 +77,22 @@ function wsPair () {
       to.decompress(wire, true, (error, message) => error ? reject(error) : resolve(message.length))
     })
   })
-  return { up: (d) => send(client, server, d), down: (d) => send(server, client, d) }
+  const close = async () => { client.cleanup(); server.cleanup() }
+  return { up: (d) => send(client, server, d), down: (d) => send(server, client, d), close }
+}
+
+// A negotiated pair of the implementation `name` ('ours', 'original', 'ws'):
+// up(data) and down(data) resolve to the length that came out; close()
+// closes both ends.
+function pairFor (name, liveStates) {
+  return name === 'ws' ? wsPair() : containerPair(name, liveStates)
 }
 
 async function child (name, count, liveStates) {
   const settle = async () => {
     for (let i = 0; i < 3; i++) { global.gc(); await new Promise((resolve) => setTimeout(resolve, 300)) }
   }
-  const make = name === 'ws' ? wsPair : () => containerPair(name, liveStates)
+  const make = () => pairFor(name, liveStates)
   // Load everything and warm up before the baseline.
   await make().up(json(0, 600))
   await settle()
@@ -114,9 +129,9 @@ function measure (name, count, liveStates) {
   return { kibPerPair: (out.after - out.before) / 1024 / count, totalMiB: (out.after - out.before) / 1048576, stats: out.stats }
 }
 
-module.exports = { json, measure, LABELS }
+module.exports = { json, pairFor, measure, LABELS }
 
-if (process.argv[2] === '--child') {
+if (require.main === module && process.argv[2] === '--child') {
   const liveStates = process.argv[5] === undefined ? undefined : Number(process.argv[5])
   child(process.argv[3], Number(process.argv[4]), liveStates).catch((error) => { console.error(error); process.exit(1) })
 } else if (require.main === module) {
