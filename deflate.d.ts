@@ -57,39 +57,12 @@ declare namespace deflate {
     restAfter?: number
   }
 
-  /** This thread's figures, from `stats()`. Bytes of state follow zlib's documented formulas. */
-  interface DeflateStats {
-    /** Sessions not yet collected. */
-    sessions: number
-    /** Sessions in the whole process, every thread's; a thread's go when its environment ends. */
-    processSessions: number
-    /** Directions (two per session) owning a zlib state now, and its bytes. */
-    liveStates: number
-    liveStateBytes: number
-    /** Directions resting with history kept. */
-    resting: number
-    /** Bytes of history kept, by live and resting directions. */
-    historyBytes: number
-    /** Directions a worker thread has now (not counted above). */
-    working: number
-    /** Plaintext bytes compressed, and the bytes they became (freed sessions included). */
-    compressIn: number
-    compressOut: number
-    /** Compressed bytes inflated, and the bytes they became. */
-    inflateIn: number
-    inflateOut: number
-    /** compressIn / compressOut and inflateOut / inflateIn; 0 before any byte. */
-    compressRatio: number
-    inflateRatio: number
-    /**
-     * Worker threads of the process's offload pool that the operating system
-     * refused to start (the pool runs on those it has; with none, a lane runs
-     * on the thread that queued it, so no message is lost), and the first
-     * refusal's reason.
-     */
-    workerStartFailures: number
-    workerStartError?: string | null
-  }
+  /**
+   * This thread's figures, from `stats()`: the binding's type, generated
+   * from the Rust struct that fills it (src/deflate_binding.rs), where each
+   * field is documented. Bytes of state follow zlib's documented formulas.
+   */
+  type DeflateStats = import('./binding').DeflateStats
 
   /**
    * One connection's permessage-deflate session. Containers call these

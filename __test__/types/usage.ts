@@ -56,5 +56,9 @@ const deflateName: 'permessage-deflate' = deflate.name
 const session: deflate.DeflateSession | null = deflate.createServerSession([{ client_max_window_bits: true }], { maxLength: 1024 })
 // @ts-expect-error: an unknown option is a type error (and throws at run time)
 deflate.configure({ windowBits: 15 })
+const stats: deflate.DeflateStats = deflate.stats()
+const held: number = stats.liveStateBytes + stats.historyBytes + stats.workerStartFailures
+// @ts-expect-error: stats() has no such field
+console.log(stats.liveSessions)
 
-console.log(offer, ok, opts, codes, parsed, line, deflateName, session)
+console.log(offer, ok, opts, codes, parsed, line, deflateName, session, held)
