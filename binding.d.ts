@@ -27,7 +27,10 @@ export declare class DeflateExtension {
 /** Action kind: call a session's process method. */
 export declare const ACTION_CALL: number
 
-/** Shift of the cell's 16 bits. */
+/** Mask of the cell's bits, once shifted down. */
+export declare const ACTION_CELL_MASK: number
+
+/** Shift of the cell's bits. */
 export declare const ACTION_CELL_SHIFT: number
 
 /** Action kind: close a session. */
@@ -66,6 +69,9 @@ export declare const CODEC_COMPRESS_FAILED: number
 /** Codec result: the compressed data is corrupt. */
 export declare const CODEC_CORRUPT: number
 
+/** A worker's result: the data came back. */
+export declare const CODEC_DONE: number
+
 /** Codec result: the session is not active (never negotiated, or closed). */
 export declare const CODEC_INACTIVE: number
 
@@ -75,15 +81,12 @@ export declare const CODEC_PENDING: number
 /** Codec result: the inflated message is longer than maxLength. */
 export declare const CODEC_TOO_LARGE: number
 
-/**
- * Codec result: under the extension's threshold; send the message as it
- * is, RSV1 clear.
- */
+/** Codec result: under the threshold; send the message as it is. */
 export declare const CODEC_UNCOMPRESSED: number
 
 /**
- * Registers an extension whose fields JavaScript has checked: its name and
- * RSV bits (bit 0 for RSV1). Returns its index, or ERROR_NAME_TAKEN.
+ * Registers an extension whose fields JavaScript has checked. Returns its
+ * index, or ERROR_NAME_TAKEN.
  */
 export declare function containerAdd(id: number, name: string, rsv: number): number
 
@@ -95,8 +98,7 @@ export declare function containerAdopt(id: number, dir: number, slot: number, ce
 
 /**
  * Stops both directions and asks every session to close once drained; the
- * "closed" action will carry `ticket`. Returns the first action when
- * `take`, else 0.
+ * closed action will carry `ticket`. The first action when `take`.
  */
 export declare function containerClose(id: number, ticket: number, take: boolean): number
 
@@ -108,37 +110,32 @@ export declare function containerConfigFree(config: number): void
 
 /**
  * Keeps the configuration of this package's deflate extension `ext` for
- * `containerRespondDeflate` and returns its number. JavaScript asks once per
- * extension object and frees it (`containerConfigFree`) when that object is
- * collected.
+ * the one-call handshake; returns its number (freed by
+ * `containerConfigFree` when the extension object is collected).
  */
 export declare function containerConfigNew(ext: DeflateExtension): number
 
 /**
- * The conflict of a server response whose extension uses a bit already
- * taken (`bit | holder << RSV_CONFLICT_HOLDER_SHIFT`), or 0 when its bits
- * are free.
+ * The RSV conflict of extension `index` (see RSV_CONFLICT_HOLDER_SHIFT),
+ * or 0.
  */
 export declare function containerConflict(id: number, index: number): number
 
-/** Frees a container whose JavaScript object was collected. */
+/** Frees a container: it closed, or its JavaScript object was collected. */
 export declare function containerFree(id: number): void
 
 /** The registered index of the extension with this name, or -1. */
 export declare function containerIndexOf(id: number, name: string): number
 
 /**
- * The native state of a server container whose first negotiation
- * (`containerRespondDeflateLater`) accepted the parameters packed as
- * `accepted`: its one extension (`name`, `rsv`) registered with its RSV bits
- * taken and the session held for the first message, as
- * `containerRespondDeflate` leaves it. Returns its number.
+ * The state `containerRespondDeflateLater` deferred, from the parameters
+ * it packed. Returns the container's number.
  */
 export declare function containerNewAccepted(name: string, rsv: number, accepted: number, config: number, maxLength?: number | undefined | null): number
 
 /**
- * Makes a container with its first extension registered (see `containerAdd`;
- * the first name cannot be taken) and returns its number.
+ * Makes a container with its first extension registered (`name`, RSV bits
+ * with bit 0 for RSV1) and returns its number.
  */
 export declare function containerNewWith(name: string, rsv: number): number
 
@@ -152,34 +149,24 @@ export declare function containerNext(id: number): number
 export declare function containerPlanResponse(id: number, header: string): string | number
 
 /**
- * Takes the extension's RSV bits if they are free and returns 0; otherwise
- * takes nothing and returns the conflict, as `containerConflict` does.
+ * Takes the extension's RSV bits if free and returns 0; otherwise the
+ * conflict.
  */
 export declare function containerReserve(id: number, index: number): number
 
 /**
  * The server's side of a negotiation in one call, for a container whose
- * only registered extension (index 0) is this package's deflate, with the
- * configuration numbered `config` (`containerConfigNew`):
- * parses the client's offers, takes the extension's RSV bits, makes the
- * session for the first acceptable offer, serializes its response and sets
- * up the pipeline, as `generateResponse` does one step at a time. Returns
- * ERROR_INVALID_HEADER, 0 when nothing was negotiated (the pipeline is then
- * empty), or the response; the message frames may then carry the
- * extension's RSV bits. The container keeps the session until its first
- * message (`containerTakeSession`).
+ * only registered extension is this package's deflate with configuration
+ * `config` (see `Container::respond_deflate`). Returns the response, or
+ * ERROR_INVALID_HEADER, or NEGOTIATED_NOTHING.
  */
 export declare function containerRespondDeflate(id: number, header: string, config: number, maxLength?: number | undefined | null): number | string
 
 /**
- * The server's side of a first negotiation without making any state, for a
- * container whose only extension (`name`, `rsv`) is this package's deflate
- * with configuration `config`: answers as `containerRespondDeflate` would
- * on a new container, and on success sets `accepted[0]` (an array) to the accepted
- * parameters packed in one number. The container makes its native state
- * from that number (`containerNewAccepted`) only when it first needs it, so
- * a connection closed before its first message never has native state, and
- * the offer is parsed once.
+ * A first one-call negotiation that makes no state (see
+ * `Container::respond_deflate_later`): on success sets `accepted[0]` to
+ * the accepted parameters packed in one number, for
+ * `containerNewAccepted`, and returns the response.
  */
 export declare function containerRespondDeflateLater(name: string, rsv: number, accepted: unknown[], header: string, config: number): number | string
 
@@ -190,21 +177,18 @@ export declare function containerRespondDeflateLater(name: string, rsv: number, 
 export declare function containerSetPipeline(id: number, active: Array<number>): number
 
 /**
- * A message enters the pipeline. Returns -1 when the direction is stopped;
- * otherwise the first action when `take`, else 0.
+ * A message enters the pipeline: SUBMIT_REFUSED when the direction is
+ * stopped, otherwise the first action when `take`, else 0.
  */
 export declare function containerSubmit(id: number, dir: number, slot: number, take: boolean): number
 
 /**
- * Puts the session `containerRespondDeflate` kept into the session table,
+ * Moves the session a one-call handshake holds into the session table,
  * for its first message; returns its number.
  */
 export declare function containerTakeSession(id: number): number
 
-/**
- * Gives back the bits `containerReserve` just took, when the extension's
- * session did not come about after all.
- */
+/** Gives back the bits `containerReserve` just took. */
 export declare function containerUnreserve(id: number, index: number): void
 
 /**
@@ -213,22 +197,24 @@ export declare function containerUnreserve(id: number, index: number): void
  */
 export declare function deflateActivate(id: number, keys: Array<string>, values: Array<boolean | number | string>): boolean
 
-/** Frees the codecs, at once or when work in flight is done. */
-export declare function deflateClose(id: number): void
-
 /**
- * Compresses an outgoing message: its data, or a code (0: queued for a
- * worker, the result goes to the offload callback with `token`).
+ * Compresses an outgoing message: its data, or a code (CODEC_PENDING:
+ * queued for a worker, the result goes to the offload callback with
+ * `token`).
  */
 export declare function deflateCompress(id: number, data: Uint8Array, token: number): Buffer | number
 
 /**
- * Decompresses an incoming message, as `deflateCompress` does; codes 1 (too
- * large) and 2 (corrupt) are errors.
+ * Decompresses an incoming message, as `deflateCompress` does;
+ * CODEC_TOO_LARGE and CODEC_CORRUPT are errors.
  */
 export declare function deflateDecompress(id: number, data: Uint8Array, token: number): Buffer | number
 
-/** Forgets a session whose JavaScript object was collected. */
+/**
+ * Frees session `id`: it closed, or its JavaScript object was collected.
+ * Its codecs go now, or with the worker that has them once its messages
+ * are done; the number is free for the next session.
+ */
 export declare function deflateFree(id: number): void
 
 /** The client's offer, as JSON params. */
@@ -251,8 +237,13 @@ export declare function deflateStats(): DeflateStats
 
 /** This thread's permessage-deflate figures (`deflate.stats()`). */
 export interface DeflateStats {
-  /** Sessions not yet collected. */
+  /** Sessions of this thread neither closed nor collected. */
   sessions: number
+  /**
+   * Containers of this thread with native state, neither closed nor
+   * collected.
+   */
+  containers: number
   /**
    * Sessions in the whole process, every thread's (a thread's go when
    * its environment ends).
@@ -298,6 +289,12 @@ export interface DeflateStats {
  */
 export declare function deflateSweep(): number
 
+/** The incoming direction's number. */
+export declare const DIR_INCOMING: number
+
+/** The outgoing direction's number. */
+export declare const DIR_OUTGOING: number
+
 /** Failure: the header does not match the grammar (SyntaxError). */
 export declare const ERROR_INVALID_HEADER: number
 
@@ -310,24 +307,24 @@ export declare const ERROR_NAME_TAKEN: number
  */
 export declare function isValidHeader(header: string): boolean
 
+/** A one-call deflate negotiation that accepted nothing. */
+export declare const NEGOTIATED_NOTHING: number
+
 /**
  * Parses a header into JSON (`[{"name", "params"}]`) for `JSON.parse`, or
  * ERROR_INVALID_HEADER.
  */
 export declare function parseHeaderJson(header: string): string | number
 
-/**
- * An RSV conflict crosses as `bit | holder << 2` (bit 1 to 3, the holder's
- * registration index); 0 is no conflict. lib/errors.js words it.
- */
+/** An RSV conflict crosses as `bit | holder << 2`; 0 is no conflict. */
 export declare const RSV_CONFLICT_HOLDER_SHIFT: number
 
 /**
- * `serializeParams` once JavaScript has walked the params object: `values`
- * holds, per key, `T` for `true`, `S` + text for a string and `R` + text for
- * anything printed as is.
+ * `serializeParams` once JavaScript has walked the params object: `flags`
+ * says per key whether it is `true` (its value is then ignored); other
+ * values are texts, quoted when `quoted`.
  */
-export declare function serializeParams(name: string, keys: Array<string>, values: Array<string>): string
+export declare function serializeParams(name: string, keys: Array<string>, values: Array<boolean | string>, quoted: Array<boolean>): string
 
 /**
  * Sets the function that receives offloaded results as
@@ -342,3 +339,6 @@ export declare function setOffloadCallback(callback: (token: number, code: numbe
  * `restAfter` never calls it.
  */
 export declare function setRestTimer(arm: (delay: number) => void): void
+
+/** containerSubmit's answer when the direction is stopped. */
+export declare const SUBMIT_REFUSED: number

@@ -18,13 +18,20 @@ const native = require('../binding')
 /** @typedef {import('../binding').DeflateExtension} DeflateExtension */
 /** @typedef {(code: number, data: Buffer | null, message: string | null) => void} Pending */
 
-const OUTGOING = 0
-// The codec's result codes, from the binding (src/deflate_binding.rs).
+// The codec's result codes and the directions, from the binding
+// (core/src/wire.rs).
 const {
   CODEC_PENDING: PENDING,
   CODEC_TOO_LARGE: TOO_LARGE,
-  CODEC_UNCOMPRESSED: UNCOMPRESSED
+  CODEC_INACTIVE: INACTIVE,
+  CODEC_UNCOMPRESSED: UNCOMPRESSED,
+  CODEC_DONE: DONE,
+  DIR_OUTGOING: OUTGOING,
+  DIR_INCOMING: INCOMING
 } = native
+
+// `_codec` of a session that has closed: its native state is freed.
+const FREED = -1
 
 // Results of messages processed on a worker thread come back by token to the
 // one callback the addon keeps per thread. When this file is loaded more than
@@ -116,6 +123,7 @@ function notBuffer () {
 function processMessage (codec, dir, message, done) {
   const data = message.data
   if (!(data instanceof Uint8Array)) return done(notBuffer(), null)
+  if (codec === FREED) return done(codecError(INACTIVE, 'permessage-deflate session is not active'), null)
   const token = offload.nextToken++
   let result
   try {
@@ -135,7 +143,7 @@ function processMessage (codec, dir, message, done) {
   if (result === UNCOMPRESSED) return done(null, message)
   if (result === PENDING) {
     pending.set(token, function (code, output, text) {
-      if (code >= 0 || output === null) return done(codecError(code, text), null)
+      if (code !== DONE || output === null) return done(codecError(code, text), null)
       message.data = output
       if (dir === OUTGOING) message.rsv1 = true
       done(null, message)
@@ -183,30 +191,37 @@ function maxLengthOf (options) {
   return options && typeof options.maxLength === 'number' ? options.maxLength : undefined
 }
 
-// Frees a session's native state once its object is collected.
+// Frees the native state of a session collected without a close (a close
+// frees it at once).
 const freeSessions = new FinalizationRegistry((codec) => native.deflateFree(codec))
 
 // A session, as websocket-extensions containers call it. `_codec` is the
-// number of its native state.
+// number of its native state, FREED once it has closed.
 class DeflateSession {
   /** @param {number} codec */
   constructor (codec) {
     this._codec = codec
-    freeSessions.register(this, codec)
+    freeSessions.register(this, codec, this)
+  }
+
+  // The number of the native state of a session that has not closed.
+  _live () {
+    if (this._codec === FREED) throw new Error('permessage-deflate session is closed')
+    return this._codec
   }
 
   generateOffer () {
-    return JSON.parse(native.deflateGenerateOffer(this._codec))
+    return JSON.parse(native.deflateGenerateOffer(this._live()))
   }
 
   /** @param {Params} params */
   activate (params) {
     const { keys, values } = flattenParams([params])
-    return native.deflateActivate(this._codec, keys, values)
+    return native.deflateActivate(this._live(), keys, values)
   }
 
   generateResponse () {
-    const json = native.deflateGenerateResponse(this._codec)
+    const json = native.deflateGenerateResponse(this._live())
     return json === null ? null : JSON.parse(json)
   }
 
@@ -216,7 +231,7 @@ class DeflateSession {
    */
   processIncomingMessage (message, callback) {
     if (!message.rsv1) return callback(null, message)
-    processMessage(this._codec, 1, message, callback)
+    processMessage(this._codec, INCOMING, message, callback)
   }
 
   /**
@@ -227,8 +242,15 @@ class DeflateSession {
     processMessage(this._codec, OUTGOING, message, callback)
   }
 
+  // Frees the native state now: codecs, history, the table's entry and the
+  // memory reported to V8 (a message on a worker finishes first). Later
+  // messages fail as "not active".
   close () {
-    native.deflateClose(this._codec)
+    const codec = this._codec
+    if (codec === FREED) return
+    this._codec = FREED
+    freeSessions.unregister(this)
+    native.deflateFree(codec)
   }
 }
 

@@ -23,8 +23,9 @@ const { nativeConfig, maxLengthOf } = require('./deflate')
 /** @typedef {import('./pipeline').Cell} Cell */
 /** @typedef {import('./pipeline/records').Callback} Callback */
 
-// Frees a container's native state once its pipeline is collected: the
-// pipeline, not the container, is what a session's pending callback holds.
+// Frees the native state of a container collected without a close (a close
+// frees it as its last close callback is called): the pipeline, not the
+// container, is what a session's pending callback holds.
 const freeContainers = new FinalizationRegistry((container) => native.containerFree(container))
 
 // The native numbers of the deflate configurations that servers negotiate
@@ -152,8 +153,21 @@ class Extensions {
   _made (container) {
     this._container = container
     this._pipeline._container = container
-    freeContainers.register(this._pipeline, container)
+    freeContainers.register(this._pipeline, container, this._pipeline)
     return container
+  }
+
+  // The container has closed (every session closed, every close callback
+  // due): its native state is freed now. A later negotiation would make a
+  // new one.
+  _freeNative () {
+    this._laterAccepted = -1
+    const container = this._container
+    if (container === null) return
+    this._container = null
+    this._pipeline._container = null
+    freeContainers.unregister(this._pipeline)
+    native.containerFree(container)
   }
 
   generateOffer () {

@@ -44,8 +44,12 @@ function parseHeader (header) {
 function serializeParams (name, params) {
   /** @type {string[]} */
   const keys = []
-  /** @type {string[]} */
+  // Per key: `true`, or the text; strings are quoted if they need it,
+  // anything else is printed as is.
+  /** @type {Array<true | string>} */
   const values = []
+  /** @type {boolean[]} */
+  const quoted = []
   /**
    * @param {string} key
    * @param {unknown} value
@@ -56,12 +60,11 @@ function serializeParams (name, params) {
       return
     }
     keys.push(key)
-    if (value === true) values.push('T')
-    else if (typeof value === 'string') values.push('S' + value)
-    else values.push('R' + String(value))
+    values.push(value === true ? true : String(value))
+    quoted.push(typeof value === 'string')
   }
   for (const key in params) print(key, params[key])
-  return native.serializeParams(String(name), keys, values)
+  return native.serializeParams(String(name), keys, values, quoted)
 }
 
 // parser.js at the root exports the first two; the container

@@ -8,18 +8,19 @@
 //! so it keeps the event loop alive exactly while work is in flight and an
 //! idle session never does.
 
-use crate::table::Table;
+use crate::state;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use std::cell::RefCell;
 use std::sync::Arc;
-use websocket_extensions_core::deflate::session::{sessions_alive, LiveOrder, Outcome, Session};
+use websocket_extensions_core::deflate::session::{sessions_alive, Outcome, Session};
+use websocket_extensions_core::deflate::sessions::SessionEntry;
 use websocket_extensions_core::deflate::{
-    Accepted, CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
+    CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
 };
 use websocket_extensions_core::offload;
 use websocket_extensions_core::parser::{params_to_json, serialize_parsed, ParamValue, Params};
+use websocket_extensions_core::wire;
 
 /// A job's result on its way back: the token JavaScript gave, and the data
 /// or the error code and text.
@@ -42,42 +43,38 @@ type Data<'env> = Either3<BufferSlice<'env>, Buffer, i32>;
 /// over as external buffers.
 const COPY_BELOW: usize = 64 * 1024;
 
-// Codes returned for a message instead of its data, exported for
-// lib/deflate.js, which reads them once at load.
+// The codec's result codes (core/src/wire.rs), read once by lib/deflate.js.
 /// Codec result: the message went to a worker; its result comes later.
 #[napi]
-pub const CODEC_PENDING: i32 = 0;
+pub const CODEC_PENDING: i32 = wire::CODEC_PENDING;
 /// Codec result: the inflated message is longer than maxLength.
 #[napi]
-pub const CODEC_TOO_LARGE: i32 = 1;
+pub const CODEC_TOO_LARGE: i32 = wire::CODEC_TOO_LARGE;
 /// Codec result: the compressed data is corrupt.
 #[napi]
-pub const CODEC_CORRUPT: i32 = 2;
+pub const CODEC_CORRUPT: i32 = wire::CODEC_CORRUPT;
 /// Codec result: the session is not active (never negotiated, or closed).
 #[napi]
-pub const CODEC_INACTIVE: i32 = 3;
+pub const CODEC_INACTIVE: i32 = wire::CODEC_INACTIVE;
 /// Codec result: compression failed.
 #[napi]
-pub const CODEC_COMPRESS_FAILED: i32 = 4;
-/// Codec result: under the extension's threshold; send the message as it
-/// is, RSV1 clear.
+pub const CODEC_COMPRESS_FAILED: i32 = wire::CODEC_COMPRESS_FAILED;
+/// Codec result: under the threshold; send the message as it is.
 #[napi]
-pub const CODEC_UNCOMPRESSED: i32 = 5;
+pub const CODEC_UNCOMPRESSED: i32 = wire::CODEC_UNCOMPRESSED;
+/// A worker's result: the data came back.
+#[napi]
+pub const CODEC_DONE: i32 = wire::CODEC_DONE;
 
-struct Offload {
+/// The way back of worker results, one per JavaScript thread (each
+/// `worker_thread` that loads the addon has its own), in the thread's state.
+#[derive(Default)]
+pub(crate) struct Offload {
     /// The JavaScript function results are delivered to.
     callback: Option<FunctionRef<DoneArgs, Unknown<'static>>>,
     /// Live while jobs are in flight.
     tsfn: Option<Arc<Tsfn>>,
     in_flight: u32,
-}
-
-thread_local! {
-    // One per JavaScript thread: each worker_thread that loads the addon has
-    // its own environment, callback and threadsafe function.
-    static OFFLOAD: RefCell<Offload> = const {
-        RefCell::new(Offload { callback: None, tsfn: None, in_flight: 0 })
-    };
 }
 
 /// Sets the function that receives offloaded results as
@@ -89,15 +86,15 @@ thread_local! {
 )]
 pub fn set_offload_callback(callback: Function<DoneArgs, Unknown<'static>>) -> Result<()> {
     let callback = callback.create_ref()?;
-    OFFLOAD.with(|o| o.borrow_mut().callback = Some(callback));
+    let old = state::with(|s| Ok(s.offload.callback.replace(callback)))?;
+    drop(old);
     Ok(())
 }
 
 /// Takes a handle for one job, making the threadsafe function if none is
 /// live.
-fn begin_job(env: &Env) -> Result<Arc<Tsfn>> {
-    OFFLOAD.with(|o| {
-        let mut o = o.borrow_mut();
+fn begin_job(env: &Env, o: &mut Offload) -> Result<Arc<Tsfn>> {
+    {
         let tsfn = match &o.tsfn {
             Some(tsfn) => Arc::clone(tsfn),
             None => {
@@ -114,7 +111,9 @@ fn begin_job(env: &Env) -> Result<Arc<Tsfn>> {
                             finish_job();
                             let done: Done = ctx.value;
                             Ok(FnArgs::from(match done.result {
-                                Ok(data) => (done.token, -1, Some(Buffer::from(data)), None),
+                                Ok(data) => {
+                                    (done.token, wire::CODEC_DONE, Some(Buffer::from(data)), None)
+                                }
                                 Err((code, message)) => (done.token, code, None, Some(message)),
                             }))
                         })?,
@@ -125,18 +124,22 @@ fn begin_job(env: &Env) -> Result<Arc<Tsfn>> {
         };
         o.in_flight += 1;
         Ok(tsfn)
-    })
+    }
 }
 
 /// Runs on the JavaScript thread as each result arrives.
 fn finish_job() {
-    OFFLOAD.with(|o| {
-        let mut o = o.borrow_mut();
+    // The threadsafe function is dropped after the state's borrow ends.
+    let last = state::with(|s| {
+        let o = &mut s.offload;
         o.in_flight = o.in_flight.saturating_sub(1);
-        if o.in_flight == 0 {
-            o.tsfn = None;
-        }
+        Ok(if o.in_flight == 0 {
+            o.tsfn.take()
+        } else {
+            None
+        })
     });
+    drop(last);
 }
 
 /// Where a queued job's result goes: back to JavaScript with `token`. If no
@@ -144,11 +147,12 @@ fn finish_job() {
 /// dropped (the caller throws).
 fn job_delivery<T: Send + 'static>(
     env: &Env,
+    offload: &mut Offload,
     token: f64,
     convert: fn(T) -> Wire,
     failed: &mut Option<Error>,
 ) -> Box<dyn FnOnce(T) + Send> {
-    match begin_job(env) {
+    match begin_job(env, offload) {
         Ok(tsfn) => Box::new(move |output| {
             // Fails only when the environment is shutting down: the result
             // has nowhere to go and is dropped.
@@ -204,7 +208,7 @@ fn params_json(params: &Params) -> String {
     out
 }
 
-fn max_len(max_length: Option<f64>) -> Option<usize> {
+pub(crate) fn max_len(max_length: Option<f64>) -> Option<usize> {
     max_length
         .filter(|n| n.is_finite() && *n >= 0.0)
         .map(|n| n.min(usize::MAX as f64) as usize)
@@ -261,7 +265,7 @@ impl DeflateExtension {
 
     /// A client session; returns its number.
     #[napi(catch_unwind, js_name = "clientSession")]
-    pub fn client_session(&self, max_length: Option<f64>) -> u32 {
+    pub fn client_session(&self, max_length: Option<f64>) -> Result<u32> {
         insert_session(Session::client(self.config.clone(), max_len(max_length)))
     }
 
@@ -273,151 +277,38 @@ impl DeflateExtension {
         values: Vec<Either3<bool, f64, String>>,
         counts: Vec<u32>,
         max_length: Option<f64>,
-    ) -> Option<u32> {
+    ) -> Result<Option<u32>> {
         let offers = params_from(keys, values, &counts);
-        Session::server(self.config.clone(), &offers, max_len(max_length)).map(insert_session)
+        Session::server(self.config.clone(), &offers, max_len(max_length))
+            .map(insert_session)
+            .transpose()
     }
 }
 
-/// One negotiated (or negotiating) connection, in this thread's table of
-/// sessions (see table.rs): `lib/deflate.js` holds it by number.
-struct SessionEntry {
-    session: Session,
-    last_error: Option<String>,
-    /// The bytes it holds, as last reported to V8.
-    reported: i64,
-}
-
-/// This thread's sessions that may keep their zlib states, in the order
-/// of their last message (see `LiveOrder`): beyond the `liveStates` budget
-/// of the session that just worked the least recently used rest, and those
-/// idle for their `restAfter` rest when the idle timer sweeps.
-#[derive(Default)]
-struct Live {
-    order: LiveOrder,
-    /// The clock's zero: `LiveOrder` counts milliseconds from it.
-    epoch: Option<std::time::Instant>,
-    /// Whether the JavaScript idle timer is set (see `setRestTimer`).
-    armed: bool,
-    /// Figures of the sessions already freed.
-    retired: Totals,
-    /// Held bytes not yet reported to V8 (reported in steps, not per
-    /// message).
-    unreported: i64,
-}
-
-impl Live {
-    /// Milliseconds since this thread's first reading.
-    fn now(&mut self) -> u64 {
-        let epoch = *self.epoch.get_or_insert_with(std::time::Instant::now);
-        epoch.elapsed().as_millis() as u64
+/// After session `id` worked: the core's order and budget (see
+/// `Sessions::touch`), external memory reported to V8, and the idle timer
+/// set if it must be, once the state is no longer borrowed.
+fn touch(env: &Env, id: u32) -> Result<()> {
+    let after = state::with(|s| {
+        let now = if s.sessions.needs_clock(id) {
+            s.now()
+        } else {
+            0
+        };
+        Ok(s.sessions.touch(id, now))
+    })?;
+    report(env, after.report);
+    match after.arm_timer {
+        Some(delay) => arm_rest_timer(env, delay as f64),
+        None => Ok(()),
     }
 }
 
-/// Per-direction byte counts, summed.
-#[derive(Default, Clone, Copy)]
-struct Totals {
-    compress_in: f64,
-    compress_out: f64,
-    inflate_in: f64,
-    inflate_out: f64,
-}
-
-/// Held bytes are reported to V8 once they have moved this far.
-const REPORT_STEP: i64 = 64 * 1024;
-
-thread_local! {
-    static LIVE: RefCell<Live> = RefCell::new(Live::default());
-}
-
-/// What a session holds now (zlib states and histories), or `None` while a
-/// worker has one of its directions.
-fn held_bytes(session: &Session) -> Option<i64> {
-    let (out, inc) = session.stats();
-    let (out, inc) = (out?, inc?);
-    Some((out.state_bytes + out.history_bytes + inc.state_bytes + inc.history_bytes) as i64)
-}
-
-/// Brings `entry`'s reported bytes up to date; returns the change.
-fn rereport(entry: &mut SessionEntry) -> i64 {
-    match held_bytes(&entry.session) {
-        Some(held) => {
-            let delta = held - entry.reported;
-            entry.reported = held;
-            delta
-        }
-        None => 0,
-    }
-}
-
-fn report_to_v8(env: &Env, live: &mut Live, delta: i64) {
-    live.unreported += delta;
-    if live.unreported.abs() >= REPORT_STEP {
+fn report(env: &Env, bytes: Option<i64>) {
+    if let Some(bytes) = bytes {
         // Only fails while the environment shuts down.
-        let _ = env.adjust_external_memory(live.unreported);
-        live.unreported = 0;
+        let _ = env.adjust_external_memory(bytes);
     }
-}
-
-/// After session `id` worked: it becomes the most recently used, and the
-/// least recently used beyond its budget rest. Returns the delay to set the
-/// idle timer to, when it must be set now.
-fn touch(env: &Env, id: u32) -> Option<f64> {
-    SESSIONS.with(|sessions| {
-        LIVE.with(|live| {
-            let mut sessions = sessions.borrow_mut();
-            let mut live = live.borrow_mut();
-            let entry = sessions.get_mut(id)?;
-            let budget = entry.session.live_states();
-            let rest_after = entry.session.rest_after();
-            // The clock is read only when some session has a restAfter.
-            let now = if rest_after.is_some() || live.order.is_timed() {
-                live.now()
-            } else {
-                0
-            };
-            live.order.touch(id, now, rest_after);
-            let mut delta = rereport(entry);
-            live.order.rest_beyond(budget, now, |other| {
-                rest_session(&mut sessions, other, &mut delta)
-            });
-            report_to_v8(env, &mut live, delta);
-            match rest_after {
-                Some(after) if !live.armed && live.order.is_timed() => {
-                    live.armed = true;
-                    Some(after as f64)
-                }
-                _ => None,
-            }
-        })
-    })
-}
-
-/// Rests session `id` if it can (a worker may have its work): true when it
-/// did, or is gone. Adds the change of its held bytes to `delta`.
-fn rest_session(sessions: &mut Table<SessionEntry>, id: u32, delta: &mut i64) -> bool {
-    match sessions.get_mut(id) {
-        Some(entry) if entry.session.rest() => {
-            *delta += rereport(entry);
-            true
-        }
-        Some(_) => false,
-        None => true,
-    }
-}
-
-/// Takes a freed or closed session out of the order.
-fn forget_session(id: u32) {
-    LIVE.with(|live| live.borrow_mut().order.forget(id));
-}
-
-thread_local! {
-    /// The JavaScript function that sets this thread's idle timer, given
-    /// the delay in milliseconds (`setRestTimer`).
-    static REST_TIMER: RefCell<Option<FunctionRef<f64, Unknown<'static>>>> =
-        const { RefCell::new(None) };
-    /// Whether this environment's cleanup hook is registered.
-    static WATCHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Sets the function that arms this thread's idle timer, `(delay) => void`:
@@ -429,18 +320,26 @@ thread_local! {
     js_name = "setRestTimer",
     ts_args_type = "arm: (delay: number) => void"
 )]
-pub fn set_rest_timer(env: &Env, arm: Function<f64, Unknown<'static>>) -> Result<()> {
+pub fn set_rest_timer(arm: Function<f64, Unknown<'static>>) -> Result<()> {
     let arm = arm.create_ref()?;
-    REST_TIMER.with(|timer| *timer.borrow_mut() = Some(arm));
-    watch_env(env)
+    let old = state::with(|s| Ok(s.rest_timer.replace(arm)))?;
+    drop(old);
+    Ok(())
 }
 
-/// Calls the JavaScript function that sets the idle timer.
+/// Calls the JavaScript function that sets the idle timer, with the state
+/// no longer borrowed.
 fn arm_rest_timer(env: &Env, delay: f64) -> Result<()> {
-    REST_TIMER.with(|timer| match timer.borrow().as_ref() {
-        Some(arm) => arm.borrow_back(env)?.call(delay).map(|_| ()),
+    let arm = state::with(|s| {
+        s.rest_timer
+            .as_ref()
+            .map(|arm| arm.borrow_back(env))
+            .transpose()
+    })?;
+    match arm {
+        Some(arm) => arm.call(delay).map(|_| ()),
         None => Ok(()),
-    })
+    }
 }
 
 /// Rests this thread's sessions that have been idle for their `restAfter`.
@@ -448,67 +347,23 @@ fn arm_rest_timer(env: &Env, delay: f64) -> Result<()> {
 /// session that may keep states has a `restAfter` (the timer stops until
 /// one works again).
 #[napi(catch_unwind, js_name = "deflateSweep")]
-pub fn deflate_sweep(env: &Env) -> f64 {
-    SESSIONS.with(|sessions| {
-        LIVE.with(|live| {
-            let mut sessions = sessions.borrow_mut();
-            let mut live = live.borrow_mut();
-            let now = live.now();
-            let mut delta = 0;
-            let next = live
-                .order
-                .rest_idle(now, |id| rest_session(&mut sessions, id, &mut delta));
-            report_to_v8(env, &mut live, delta);
-            live.armed = next.is_some();
-            next.map_or(-1.0, |ms| ms as f64)
-        })
-    })
-}
-
-/// Registers, once per environment, the hook that drops this thread's
-/// deflate state when its environment ends (a worker_thread that exits or
-/// is terminated): sessions (their codecs are freed, or released by the
-/// worker that has them), the order, the idle timer and offload callbacks.
-fn watch_env(env: &Env) -> Result<()> {
-    if WATCHED.with(|w| w.replace(true)) {
-        return Ok(());
-    }
-    env.add_env_cleanup_hook((), |()| end_of_env())?;
-    Ok(())
-}
-
-fn end_of_env() {
-    // Taken out first, dropped after: dropping runs no JavaScript, but keeps
-    // no borrow across it.
-    let sessions = SESSIONS.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    let live = LIVE.with(|l| std::mem::take(&mut *l.borrow_mut()));
-    let timer = REST_TIMER.with(|t| t.borrow_mut().take());
-    let offload = OFFLOAD.with(|o| {
-        let mut o = o.borrow_mut();
-        o.in_flight = 0;
-        (o.callback.take(), o.tsfn.take())
-    });
-    WATCHED.with(|w| w.set(false));
-    drop((sessions, live, timer, offload));
-}
-
-fn add_totals(totals: &mut Totals, session: &Session) {
-    let (out, inc) = session.stats();
-    if let Some(out) = out {
-        totals.compress_in += out.bytes_in as f64;
-        totals.compress_out += out.bytes_out as f64;
-    }
-    if let Some(inc) = inc {
-        totals.inflate_in += inc.bytes_in as f64;
-        totals.inflate_out += inc.bytes_out as f64;
-    }
+pub fn deflate_sweep(env: &Env) -> Result<f64> {
+    let (next, bytes) = state::with(|s| {
+        let now = s.now();
+        Ok(s.sessions.sweep(now))
+    })?;
+    report(env, bytes);
+    Ok(next.map_or(-1.0, |ms| ms as f64))
 }
 
 /// This thread's permessage-deflate figures (`deflate.stats()`).
 #[napi(object)]
 pub struct DeflateStats {
-    /// Sessions not yet collected.
+    /// Sessions of this thread neither closed nor collected.
     pub sessions: u32,
+    /// Containers of this thread with native state, neither closed nor
+    /// collected.
+    pub containers: u32,
     /// Sessions in the whole process, every thread's (a thread's go when
     /// its environment ends).
     pub process_sessions: u32,
@@ -539,115 +394,76 @@ pub struct DeflateStats {
 }
 
 #[napi(catch_unwind, js_name = "deflateStats")]
-pub fn deflate_stats() -> DeflateStats {
-    let mut stats = DeflateStats {
-        sessions: 0,
+pub fn deflate_stats() -> Result<DeflateStats> {
+    let (table, containers) = state::with(|s| Ok((s.sessions.stats(), s.containers.len())))?;
+    let totals = table.totals;
+    Ok(DeflateStats {
+        sessions: table.sessions,
+        containers: containers as u32,
         process_sessions: sessions_alive() as u32,
-        live_states: 0,
-        live_state_bytes: 0.0,
-        resting: 0,
-        history_bytes: 0.0,
-        working: 0,
-        compress_in: 0.0,
-        compress_out: 0.0,
-        inflate_in: 0.0,
-        inflate_out: 0.0,
-        compress_ratio: 0.0,
-        inflate_ratio: 0.0,
+        live_states: table.live_states,
+        live_state_bytes: table.live_state_bytes,
+        resting: table.resting,
+        history_bytes: table.history_bytes,
+        working: table.working,
+        compress_in: totals.compress_in,
+        compress_out: totals.compress_out,
+        inflate_in: totals.inflate_in,
+        inflate_out: totals.inflate_out,
+        compress_ratio: if totals.compress_out > 0.0 {
+            totals.compress_in / totals.compress_out
+        } else {
+            0.0
+        },
+        inflate_ratio: if totals.inflate_in > 0.0 {
+            totals.inflate_out / totals.inflate_in
+        } else {
+            0.0
+        },
         worker_start_failures: offload::spawn_failures() as u32,
         worker_start_error: offload::spawn_error(),
-    };
-    let mut totals = LIVE.with(|live| live.borrow().retired);
-    SESSIONS.with(|sessions| {
-        for entry in sessions.borrow().iter() {
-            stats.sessions += 1;
-            let (out, inc) = entry.session.stats();
-            for direction in [out, inc] {
-                match direction {
-                    Some(d) if d.live => {
-                        stats.live_states += 1;
-                        stats.live_state_bytes += d.state_bytes as f64;
-                        stats.history_bytes += d.history_bytes as f64;
-                    }
-                    Some(d) => {
-                        if d.history_bytes > 0 {
-                            stats.resting += 1;
-                        }
-                        stats.history_bytes += d.history_bytes as f64;
-                    }
-                    None if entry.session.is_active() => stats.working += 1,
-                    None => {}
-                }
-            }
-            add_totals(&mut totals, &entry.session);
-        }
-    });
-    stats.compress_in = totals.compress_in;
-    stats.compress_out = totals.compress_out;
-    stats.inflate_in = totals.inflate_in;
-    stats.inflate_out = totals.inflate_out;
-    if totals.compress_out > 0.0 {
-        stats.compress_ratio = totals.compress_in / totals.compress_out;
-    }
-    if totals.inflate_in > 0.0 {
-        stats.inflate_ratio = totals.inflate_out / totals.inflate_in;
-    }
-    stats
-}
-
-thread_local! {
-    static SESSIONS: RefCell<Table<SessionEntry>> = RefCell::new(Table::default());
-}
-
-fn insert_session(session: Session) -> u32 {
-    SESSIONS.with(|sessions| {
-        sessions.borrow_mut().insert(SessionEntry {
-            session,
-            last_error: None,
-            reported: 0,
-        })
     })
+}
+
+fn insert_session(session: Session) -> Result<u32> {
+    state::with(|s| Ok(s.sessions.insert(session)))
 }
 
 /// Runs `f` on session `id`. No JavaScript runs meanwhile.
 fn with_session<T>(id: u32, f: impl FnOnce(&mut SessionEntry) -> Result<T>) -> Result<T> {
-    SESSIONS.with(|sessions| match sessions.borrow_mut().get_mut(id) {
+    state::with(|s| match s.sessions.get_mut(id) {
         Some(entry) => f(entry),
         None => Err(Error::from_reason("no such permessage-deflate session")),
     })
 }
 
-impl SessionEntry {
-    fn code<'env>(&mut self, code: i32, message: String) -> Data<'env> {
-        self.last_error = Some(message);
-        Either3::C(code)
-    }
+fn code<'env>(entry: &mut SessionEntry, code: i32, message: String) -> Data<'env> {
+    entry.last_error = Some(message);
+    Either3::C(code)
+}
 
-    /// What JavaScript gets for a message: its data, or a code. Small
-    /// results are copied into a buffer V8 owns, which costs less than an
-    /// external buffer with a finalizer; large ones are handed over without
-    /// a copy.
-    fn answer<'env, O>(
-        &mut self,
-        env: &'env Env,
-        outcome: Option<Outcome<O>>,
-        convert: fn(O) -> Wire,
-    ) -> Result<Data<'env>> {
-        Ok(match outcome {
-            None => self.code(
-                CODEC_INACTIVE,
-                "permessage-deflate session is not active".into(),
-            ),
-            Some(Outcome::Queued) => Either3::C(CODEC_PENDING),
-            Some(Outcome::Done(result)) => match convert(result) {
-                Ok(out) if out.len() <= COPY_BELOW => {
-                    Either3::A(BufferSlice::copy_from(env, &out)?)
-                }
-                Ok(out) => Either3::B(Buffer::from(out)),
-                Err((code, message)) => self.code(code, message),
-            },
-        })
-    }
+/// What JavaScript gets for a message: its data, or a code. Small results
+/// are copied into a buffer V8 owns, which costs less than an external
+/// buffer with a finalizer; large ones are handed over without a copy.
+fn answer<'env, O>(
+    entry: &mut SessionEntry,
+    env: &'env Env,
+    outcome: Option<Outcome<O>>,
+    convert: fn(O) -> Wire,
+) -> Result<Data<'env>> {
+    Ok(match outcome {
+        None => code(
+            entry,
+            wire::CODEC_INACTIVE,
+            "permessage-deflate session is not active".into(),
+        ),
+        Some(Outcome::Queued) => Either3::C(wire::CODEC_PENDING),
+        Some(Outcome::Done(result)) => match convert(result) {
+            Ok(out) if out.len() <= COPY_BELOW => Either3::A(BufferSlice::copy_from(env, &out)?),
+            Ok(out) => Either3::B(Buffer::from(out)),
+            Err((c, message)) => code(entry, c, message),
+        },
+    })
 }
 
 /// The client's offer, as JSON params.
@@ -699,24 +515,6 @@ pub(crate) fn config_of(ext: &DeflateExtension) -> DeflateConfig {
     ext.config.clone()
 }
 
-/// For the container's one-call server handshake (src/lib.rs): a server
-/// session with configuration `config` for parameters already accepted from
-/// an offer. The container keeps it until its first message
-/// (`adopt_session`).
-pub(crate) fn server_session(
-    config: &DeflateConfig,
-    accepted: Accepted,
-    max_length: Option<f64>,
-) -> Session {
-    Session::server_accepted(config.clone(), accepted, max_len(max_length))
-}
-
-/// Puts a session the container kept since the handshake into this
-/// thread's table; returns its number.
-pub(crate) fn adopt_session(session: Session) -> u32 {
-    insert_session(session)
-}
-
 /// The text of the last error code returned by compress or decompress.
 #[napi(catch_unwind, js_name = "deflateLastError")]
 pub fn deflate_last_error(id: u32) -> Result<Option<String>> {
@@ -732,20 +530,26 @@ fn process<'env, O: Send + 'static>(
     convert: fn(O) -> Wire,
     run: impl FnOnce(&Session, &mut dyn FnMut() -> Box<dyn FnOnce(O) + Send>) -> Option<Outcome<O>>,
 ) -> Result<Data<'env>> {
-    with_session(id, |e| {
+    state::with(|s| {
+        let entry = s
+            .sessions
+            .get_mut(id)
+            .ok_or_else(|| Error::from_reason("no such permessage-deflate session"))?;
+        let offload = &mut s.offload;
         let mut failed = None;
-        let outcome = run(&e.session, &mut || {
-            job_delivery(env, token, convert, &mut failed)
+        let outcome = run(&entry.session, &mut || {
+            job_delivery(env, offload, token, convert, &mut failed)
         });
         match failed {
             Some(error) => Err(error),
-            None => e.answer(env, outcome, convert),
+            None => answer(entry, env, outcome, convert),
         }
     })
 }
 
-/// Compresses an outgoing message: its data, or a code (0: queued for a
-/// worker, the result goes to the offload callback with `token`).
+/// Compresses an outgoing message: its data, or a code (CODEC_PENDING:
+/// queued for a worker, the result goes to the offload callback with
+/// `token`).
 #[napi(
     catch_unwind,
     js_name = "deflateCompress",
@@ -759,19 +563,17 @@ pub fn deflate_compress<'env>(
     token: f64,
 ) -> Result<Data<'env>> {
     if with_session(id, |e| Ok(e.session.sends_uncompressed(data.len())))? {
-        return Ok(Either3::C(CODEC_UNCOMPRESSED));
+        return Ok(Either3::C(wire::CODEC_UNCOMPRESSED));
     }
     let result = process(env, id, token, compressed, |session, deliver| {
         session.compress(&data, deliver)
     });
-    if let Some(delay) = touch(env, id) {
-        arm_rest_timer(env, delay)?;
-    }
+    touch(env, id)?;
     result
 }
 
-/// Decompresses an incoming message, as `deflateCompress` does; codes 1 (too
-/// large) and 2 (corrupt) are errors.
+/// Decompresses an incoming message, as `deflateCompress` does;
+/// CODEC_TOO_LARGE and CODEC_CORRUPT are errors.
 #[napi(
     catch_unwind,
     js_name = "deflateDecompress",
@@ -787,38 +589,16 @@ pub fn deflate_decompress<'env>(
     let result = process(env, id, token, inflated, |session, deliver| {
         session.decompress(&data, deliver)
     });
-    if let Some(delay) = touch(env, id) {
-        arm_rest_timer(env, delay)?;
-    }
+    touch(env, id)?;
     result
 }
 
-/// Frees the codecs, at once or when work in flight is done.
-#[napi(catch_unwind, js_name = "deflateClose")]
-pub fn deflate_close(env: &Env, id: u32) -> Result<()> {
-    let delta = with_session(id, |e| {
-        e.session.close();
-        Ok(rereport(e))
-    })?;
-    forget_session(id);
-    LIVE.with(|live| report_to_v8(env, &mut live.borrow_mut(), delta));
-    Ok(())
-}
-
-/// Forgets a session whose JavaScript object was collected.
+/// Frees session `id`: it closed, or its JavaScript object was collected.
+/// Its codecs go now, or with the worker that has them once its messages
+/// are done; the number is free for the next session.
 #[napi(catch_unwind, js_name = "deflateFree")]
-pub fn deflate_free(env: &Env, id: u32) {
-    SESSIONS.with(|sessions| {
-        let entry = sessions.borrow_mut().take(id);
-        if let Some(mut entry) = entry {
-            entry.session.close();
-            forget_session(id);
-            LIVE.with(|live| {
-                let mut live = live.borrow_mut();
-                add_totals(&mut live.retired, &entry.session);
-                let reported = entry.reported;
-                report_to_v8(env, &mut live, -reported);
-            });
-        }
-    });
+pub fn deflate_free(env: &Env, id: u32) -> Result<()> {
+    let bytes = state::with(|s| Ok(s.sessions.free(id)))?;
+    report(env, bytes);
+    Ok(())
 }

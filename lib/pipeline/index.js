@@ -29,14 +29,17 @@ const { Entry, Call, Chain } = require('./records')
  *   | { closer: true, message: null, callback: CloseCallback, context: unknown }} Waiting
  */
 
-const OUTGOING = 0
-const INCOMING = 1
 /** @type {Array<'processOutgoingMessage' | 'processIncomingMessage'>} */
 const METHODS = ['processOutgoingMessage', 'processIncomingMessage']
 
-// Packed actions: the layout and the kinds are the binding's constants
-// (src/lib.rs), read once here.
+// The directions, packed actions (their layout and kinds) and the refusal
+// of a message are the binding's constants (core/src/wire.rs), read once
+// here.
 const {
+  DIR_OUTGOING: OUTGOING,
+  DIR_INCOMING: INCOMING,
+  SUBMIT_REFUSED: REFUSED,
+  ACTION_CELL_MASK: CELL_MASK,
   ACTION_CALL: CALL,
   ACTION_PREFIX: PREFIX,
   ACTION_DELIVER: DELIVER,
@@ -127,6 +130,9 @@ class Pipeline {
     /** @type {Array<Closer | undefined> | null} */
     this._closers = null
     this._nextTicket = 0
+    // Close callbacks not yet called: at the last one the native state is
+    // freed.
+    this._waitingClosers = 0
     this._draining = false
     this._dirty = false
     // Messages and close callbacks of a container without sessions that wait
@@ -174,6 +180,7 @@ class Pipeline {
     const ticket = this._nextTicket++
     if (this._closers === null) this._closers = []
     this._closers[ticket] = { callback, context }
+    this._waitingClosers += 1
     if (this._container === null) {
       // Negotiated, but no native state yet (see Extensions._respondDeflate):
       // no message ever entered, so, as the core would, every session closes
@@ -219,7 +226,7 @@ class Pipeline {
     if (this._chains[dir] !== null) this._adoptChain(dir)
     const entry = this._allocate(dir, message, callback, context)
     const action = native.containerSubmit(/** @type {number} */ (this._container), dir, entry.slot, !this._draining)
-    if (action === -1) {
+    if (action === REFUSED) {
       this._release(entry)
       return
     }
@@ -462,7 +469,7 @@ class Pipeline {
   _exec (action) {
     const kind = action & KIND_MASK
     const dir = (action >>> DIR_SHIFT) & 1
-    const cell = (action >>> CELL_SHIFT) & 0xffff
+    const cell = (action >>> CELL_SHIFT) & CELL_MASK
     const slot = Math.floor(action / SLOT_UNIT)
     switch (kind) {
       case CALL: {
@@ -507,6 +514,10 @@ class Pipeline {
         const closers = /** @type {Array<Closer | undefined>} */ (this._closers)
         const closer = closers[slot]
         closers[slot] = undefined
+        // Every session has closed and nothing is in flight: the native
+        // state is freed now, before the callbacks, not when the container
+        // is collected. The core emits no action after the last CLOSED.
+        if (--this._waitingClosers === 0) this._owner._freeNative()
         if (closer && closer.callback) closer.callback.call(closer.context)
         return 0
       }

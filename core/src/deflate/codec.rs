@@ -133,6 +133,12 @@ impl History {
 /// priming it (fresh pages), but each is large.
 const POOLED_STATES: usize = 4;
 
+// The thread-locals of the codec: the pools of states given back, and the
+// scratch compressor (below). Their destructors drop zlib states and touch
+// nothing else; every access goes through `try_with` and `try_borrow_mut`,
+// so a session dropped while its thread's locals are being destroyed (a
+// process ending by exit(), whose thread-local destructors run in an order
+// nobody chose) frees its state instead of pooling it, and never panics.
 thread_local! {
     static DEFLATE_POOL: std::cell::RefCell<Vec<(zlib_rs::DeflateConfig, Deflate)>> =
         const { std::cell::RefCell::new(Vec::new()) };
@@ -142,22 +148,26 @@ thread_local! {
 
 fn take_deflate(config: zlib_rs::DeflateConfig) -> Deflate {
     DEFLATE_POOL
-        .with(|pool| {
-            let mut pool = pool.borrow_mut();
+        .try_with(|pool| {
+            let mut pool = pool.try_borrow_mut().ok()?;
             let found = pool.iter().rposition(|(c, _)| *c == config)?;
             Some(pool.swap_remove(found).1)
         })
+        .ok()
+        .flatten()
         .unwrap_or_else(|| Deflate::new_with_config(config))
 }
 
 fn give_deflate(config: zlib_rs::DeflateConfig, mut deflate: Deflate) {
     deflate.reset();
-    DEFLATE_POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
-        if pool.len() >= POOLED_STATES {
-            pool.remove(0);
+    // When the pool cannot be had, the state is dropped here.
+    let _ = DEFLATE_POOL.try_with(move |pool| {
+        if let Ok(mut pool) = pool.try_borrow_mut() {
+            if pool.len() >= POOLED_STATES {
+                pool.remove(0);
+            }
+            pool.push((config, deflate));
         }
-        pool.push((config, deflate));
     });
 }
 
@@ -165,7 +175,11 @@ fn give_deflate(config: zlib_rs::DeflateConfig, mut deflate: Deflate) {
 /// those are pooled.
 fn take_inflate(window_bits: u8) -> Inflate {
     if window_bits == MAX_ZLIB_WINDOW_BITS {
-        if let Some(inflate) = INFLATE_POOL.with(|pool| pool.borrow_mut().pop()) {
+        let pooled = INFLATE_POOL
+            .try_with(|pool| pool.try_borrow_mut().ok()?.pop())
+            .ok()
+            .flatten();
+        if let Some(inflate) = pooled {
             return inflate;
         }
     }
@@ -177,12 +191,50 @@ fn give_inflate(window_bits: u8, mut inflate: Inflate) {
         return;
     }
     inflate.reset(false);
-    INFLATE_POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
-        if pool.len() < POOLED_STATES {
-            pool.push(inflate);
+    let _ = INFLATE_POOL.try_with(move |pool| {
+        if let Ok(mut pool) = pool.try_borrow_mut() {
+            if pool.len() < POOLED_STATES {
+                pool.push(inflate);
+            }
         }
     });
+}
+
+/// Frees this thread's pooled and scratch states now, rather than when the
+/// thread ends: the binding calls it as the JavaScript environment that
+/// used them ends, after its sessions are gone. Later use makes new ones.
+pub fn free_thread_states() {
+    let deflates = DEFLATE_POOL
+        .try_with(|pool| {
+            pool.try_borrow_mut()
+                .map(|mut p| std::mem::take(&mut *p))
+                .ok()
+        })
+        .ok()
+        .flatten();
+    let inflates = INFLATE_POOL
+        .try_with(|pool| {
+            pool.try_borrow_mut()
+                .map(|mut p| std::mem::take(&mut *p))
+                .ok()
+        })
+        .ok()
+        .flatten();
+    let scratch = SCRATCH
+        .try_with(|cell| cell.try_borrow_mut().map(|mut s| s.take()).ok())
+        .ok()
+        .flatten();
+    drop((deflates, inflates, scratch));
+}
+
+/// How many states this thread keeps pooled or as scratch (tests).
+pub fn thread_states_kept() -> usize {
+    let pooled = DEFLATE_POOL.try_with(|p| p.borrow().len()).unwrap_or(0)
+        + INFLATE_POOL.try_with(|p| p.borrow().len()).unwrap_or(0);
+    let scratch = SCRATCH
+        .try_with(|s| usize::from(s.borrow().is_some()))
+        .unwrap_or(0);
+    pooled + scratch
 }
 
 /// zlib's documented memory use of a compressor: `(1 << (windowBits + 2)) +
@@ -255,8 +307,7 @@ fn compress_with_scratch(
     config: zlib_rs::DeflateConfig,
     input: &[u8],
 ) -> Result<Vec<u8>, CompressError> {
-    SCRATCH.with(|cell| {
-        let mut slot = cell.borrow_mut();
+    let scratch = |slot: &mut Option<(zlib_rs::DeflateConfig, Deflate)>| {
         if slot.as_ref().is_none_or(|(c, _)| *c != config) {
             *slot = Some((config, Deflate::new_with_config(config)));
         }
@@ -270,7 +321,15 @@ fn compress_with_scratch(
             *slot = None;
         }
         result
-    })
+    };
+    // Without the thread's scratch state (the thread is ending), with a
+    // state of its own.
+    SCRATCH
+        .try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut slot) => scratch(&mut slot),
+            Err(_) => scratch(&mut None),
+        })
+        .unwrap_or_else(|_| scratch(&mut None))
 }
 
 impl Compressor {

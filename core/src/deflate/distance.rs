@@ -367,10 +367,14 @@ thread_local! {
 /// they were inflated) reaches farther back than `window` bytes. Reading
 /// stops after a final block or at the end of the input.
 pub fn check(message: &[u8], trailer: &[u8], window: usize) -> Result<(), Refused> {
-    DYNAMIC.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut tables) => scan(message, trailer, window, &mut tables),
-        Err(_) => scan(message, trailer, window, &mut None),
-    })
+    // Without the thread's tables (in use, or the thread is ending), with
+    // tables of its own.
+    DYNAMIC
+        .try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut tables) => scan(message, trailer, window, &mut tables),
+            Err(_) => scan(message, trailer, window, &mut None),
+        })
+        .unwrap_or_else(|_| scan(message, trailer, window, &mut None))
 }
 
 fn scan(

@@ -11,6 +11,7 @@ mod puff;
 #[cfg(test)]
 mod rules_tests;
 pub mod session;
+pub mod sessions;
 
 pub use codec::{CodecStats, CompressError, Compressor, Decompressor, InflateError};
 pub use config::{ConfigError, DeflateConfig, OptionValue, Strategy};

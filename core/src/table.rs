@@ -1,8 +1,9 @@
 //! A per-thread table of native state named by number, for the binding's
 //! plain functions: calling a function with a number costs less than calling
 //! a method of a native object, and an entry costs far less to make than a
-//! native object (bench/results.md). JavaScript frees entries through a
-//! FinalizationRegistry when the object holding the number is collected.
+//! native object (bench/results.md). JavaScript frees an entry when what it
+//! names has closed, and through a FinalizationRegistry when the object
+//! holding the number is collected without a close.
 //!
 //! Entries are boxed: the vector keeps the capacity of its high-water mark,
 //! which is the number of objects JavaScript has not collected yet (after a
@@ -10,6 +11,8 @@
 //! a slot that outlives its entry must cost a pointer, not the entry
 //! (bench/lifecycle.js measures it; docs/ARCHITECTURE.md has the figures).
 
+/// Entries named by small numbers; a freed number is given to the next
+/// entry.
 pub struct Table<T> {
     entries: Vec<Option<Box<T>>>,
     free: Vec<u32>,
@@ -25,6 +28,7 @@ impl<T> Default for Table<T> {
 }
 
 impl<T> Table<T> {
+    /// Stores `value` and returns its number.
     pub fn insert(&mut self, value: T) -> u32 {
         match self.free.pop() {
             Some(id) => {
@@ -38,14 +42,26 @@ impl<T> Table<T> {
         }
     }
 
+    /// The entry numbered `id`.
     pub fn get(&self, id: u32) -> Option<&T> {
         self.entries.get(id as usize).and_then(Option::as_deref)
     }
 
+    /// The entry numbered `id`, to change.
     pub fn get_mut(&mut self, id: u32) -> Option<&mut T> {
         self.entries
             .get_mut(id as usize)
             .and_then(Option::as_deref_mut)
+    }
+
+    /// How many entries are in use.
+    pub fn len(&self) -> usize {
+        self.entries.len() - self.free.len()
+    }
+
+    /// Whether no entry is in use.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The entries in use.
@@ -53,10 +69,12 @@ impl<T> Table<T> {
         self.entries.iter().flatten().map(|entry| &**entry)
     }
 
+    /// Drops the entry numbered `id`, if any.
     pub fn remove(&mut self, id: u32) {
         self.take(id);
     }
 
+    /// Takes the entry numbered `id` out; its number is free again.
     pub fn take(&mut self, id: u32) -> Option<T> {
         let value = self
             .entries

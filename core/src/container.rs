@@ -1,0 +1,484 @@
+//! One container's native state, as the binding holds it for the
+//! JavaScript class `Extensions` (lib/extensions.js): the registered
+//! extensions and their RSV bits, the pipeline, and the deflate session that
+//! a one-call server handshake holds until the connection's first message.
+//!
+//! Every rule the binding used to hold lives here, under `cargo test`: which
+//! deflate offer a server accepts in one call, the session it holds and
+//! closes itself when JavaScript never had it, and the packing of actions.
+//! The binding only converts values and keeps containers in its per-thread
+//! table.
+
+use crate::deflate::session::Session;
+use crate::deflate::{server_choose, Accepted, DeflateConfig};
+use crate::parser;
+use crate::pipeline::{Action, Direction, Pipeline};
+use crate::registry::{response_plan_json, ExtensionInfo, NameTaken, Registry, RsvConflict};
+use crate::wire;
+
+/// The RSV bits of a mask (bit 0 for RSV1), as the registry takes them.
+fn rsv_bits(mask: u32) -> [bool; 3] {
+    [mask & 1 != 0, mask & 2 != 0, mask & 4 != 0]
+}
+
+/// An RSV conflict as it crosses (see [`wire::RSV_CONFLICT_HOLDER_SHIFT`]),
+/// 0 for none.
+pub fn conflict_code(conflict: Option<RsvConflict>) -> u32 {
+    conflict.map_or(0, |c| {
+        u32::from(c.bit) | (c.holder as u32) << wire::RSV_CONFLICT_HOLDER_SHIFT
+    })
+}
+
+/// What a one-call deflate negotiation came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Negotiation<T> {
+    /// The header does not match the grammar.
+    InvalidHeader,
+    /// No offer can be accepted: messages pass through.
+    Nothing,
+    /// Accepted: what was accepted, and the response line.
+    Accepted(T, String),
+}
+
+impl<T> Negotiation<T> {
+    /// The code JavaScript gets in place of a response line, or `None` when
+    /// there is one.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            Negotiation::InvalidHeader => Some(wire::ERROR_INVALID_HEADER),
+            Negotiation::Nothing => Some(wire::NEGOTIATED_NOTHING),
+            Negotiation::Accepted(..) => None,
+        }
+    }
+}
+
+/// What a server whose only registered extension is this package's deflate
+/// (index 0 of `registry`), with configuration `config`, accepts from
+/// `header`: the parameters of the first acceptable offer.
+fn accept_deflate(
+    registry: &Registry,
+    header: &str,
+    config: &DeflateConfig,
+) -> Negotiation<(usize, Accepted)> {
+    let Ok(offers) = parser::parse_header(header) else {
+        return Negotiation::InvalidHeader;
+    };
+    let Some((index, mine)) = registry.offers_by_extension(&offers).into_iter().next() else {
+        return Negotiation::Nothing;
+    };
+    if registry.conflict(index).is_some() {
+        return Negotiation::Nothing;
+    }
+    let Some(name) = registry.name(index) else {
+        return Negotiation::Nothing;
+    };
+    let params: Vec<parser::Params> = mine.iter().map(|o| o.params.clone()).collect();
+    match server_choose(config, &params) {
+        Some(accepted) => {
+            let response = parser::serialize_parsed(name, &accepted.response());
+            Negotiation::Accepted((index, accepted), response)
+        }
+        None => Negotiation::Nothing,
+    }
+}
+
+/// One container's native state.
+#[derive(Default)]
+pub struct Container {
+    registry: Registry,
+    pipeline: Pipeline,
+    /// The deflate session of cell 0 negotiated in one call, kept here until
+    /// its first message ([`Container::take_session`]): a connection closed
+    /// before any message never gives it to JavaScript, and its close needs
+    /// no call into JavaScript.
+    held: Option<Session>,
+}
+
+impl Container {
+    /// A container with its first extension (`name`, RSV bits `rsv`, bit 0
+    /// for RSV1) registered.
+    pub fn with_first(name: String, rsv: u32) -> Container {
+        let mut container = Container::default();
+        // The first name cannot be taken.
+        let _ = container.add(name, rsv);
+        container
+    }
+
+    /// The first negotiation of a server whose only extension (`name`,
+    /// `rsv`) is this package's deflate, made without any state: the
+    /// response line, and the accepted parameters packed in one number
+    /// ([`Accepted::pack`]) for [`Container::accepted`] to make the state
+    /// from when it is first needed.
+    pub fn respond_deflate_later(
+        name: String,
+        rsv: u32,
+        header: &str,
+        config: &DeflateConfig,
+    ) -> Negotiation<u32> {
+        let container = Container::with_first(name, rsv);
+        match accept_deflate(&container.registry, header, config) {
+            Negotiation::Accepted((_, accepted), line) => {
+                Negotiation::Accepted(accepted.pack(), line)
+            }
+            Negotiation::InvalidHeader => Negotiation::InvalidHeader,
+            Negotiation::Nothing => Negotiation::Nothing,
+        }
+    }
+
+    /// The state [`Container::respond_deflate_later`] deferred, from the
+    /// parameters it packed: the RSV bits taken, a one-cell pipeline and the
+    /// session held for the first message. `None` for a number that is not
+    /// a packed set of parameters.
+    pub fn accepted(
+        name: String,
+        rsv: u32,
+        packed: u32,
+        config: &DeflateConfig,
+        max_len: Option<usize>,
+    ) -> Option<Container> {
+        let accepted = Accepted::unpack(packed)?;
+        let mut container = Container::with_first(name, rsv);
+        container.hold_deflate(0, accepted, config, max_len);
+        Some(container)
+    }
+
+    /// Registers an extension whose fields JavaScript has checked. Returns
+    /// its index.
+    pub fn add(&mut self, name: String, rsv: u32) -> Result<usize, NameTaken> {
+        self.registry.add(ExtensionInfo {
+            name,
+            rsv: rsv_bits(rsv),
+        })
+    }
+
+    /// The registered index of the extension called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.registry.index_of(name)
+    }
+
+    /// The client's offers grouped by registered extension, as JSON
+    /// `[[index, [params, ...]], ...]`.
+    pub fn plan_response(&self, header: &str) -> Result<String, parser::InvalidHeader> {
+        let offers = parser::parse_header(header)?;
+        Ok(response_plan_json(
+            &self.registry.offers_by_extension(&offers),
+        ))
+    }
+
+    /// The conflict of extension `index` with the bits already taken, as it
+    /// crosses (0: none).
+    pub fn conflict(&self, index: usize) -> u32 {
+        conflict_code(self.registry.conflict(index))
+    }
+
+    /// Takes extension `index`'s RSV bits if they are free and returns 0;
+    /// otherwise takes nothing and returns the conflict.
+    pub fn reserve(&mut self, index: usize) -> u32 {
+        let conflict = self.registry.conflict(index);
+        if conflict.is_none() {
+            self.registry.reserve(index);
+        }
+        conflict_code(conflict)
+    }
+
+    /// Gives back the bits [`Container::reserve`] took.
+    pub fn unreserve(&mut self, index: usize) {
+        self.registry.unreserve(index);
+    }
+
+    /// Sets up the pipeline with the extensions `active`, in pipeline order;
+    /// returns the RSV bits message frames may carry (bit 0 for RSV1).
+    pub fn set_pipeline(&mut self, active: &[usize]) -> u32 {
+        self.pipeline = Pipeline::new(active.len());
+        self.held = None;
+        self.registry.allowed_rsv(active)
+    }
+
+    /// The server's side of a negotiation in one call, for a container
+    /// whose only registered extension (index 0) is this package's deflate:
+    /// parses the offers, takes the extension's RSV bits, holds the session
+    /// for the first acceptable offer and sets up a one-cell pipeline. With
+    /// nothing accepted (or an invalid header) the pipeline is empty.
+    pub fn respond_deflate(
+        &mut self,
+        header: &str,
+        config: &DeflateConfig,
+        max_len: Option<usize>,
+    ) -> Negotiation<()> {
+        self.pipeline = Pipeline::new(0);
+        self.held = None;
+        match accept_deflate(&self.registry, header, config) {
+            Negotiation::Accepted((index, accepted), line) => {
+                self.hold_deflate(index, accepted, config, max_len);
+                Negotiation::Accepted((), line)
+            }
+            Negotiation::InvalidHeader => Negotiation::InvalidHeader,
+            Negotiation::Nothing => Negotiation::Nothing,
+        }
+    }
+
+    fn hold_deflate(
+        &mut self,
+        index: usize,
+        accepted: Accepted,
+        config: &DeflateConfig,
+        max_len: Option<usize>,
+    ) {
+        self.registry.reserve(index);
+        self.pipeline = Pipeline::new(1);
+        self.held = Some(Session::server_accepted(config.clone(), accepted, max_len));
+    }
+
+    /// Whether a session negotiated in one call is still held here.
+    pub fn holds_session(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// The held session, for its first message: it goes to JavaScript's
+    /// session table from now on.
+    pub fn take_session(&mut self) -> Option<Session> {
+        self.held.take()
+    }
+
+    /// A message enters the pipeline: [`wire::SUBMIT_REFUSED`] when the
+    /// direction is stopped; otherwise the first action when `take`, else
+    /// [`wire::ACTION_NONE`].
+    pub fn submit(&mut self, dir: Direction, slot: u32, take: bool) -> f64 {
+        if !self.pipeline.submit(dir, slot) {
+            return wire::SUBMIT_REFUSED;
+        }
+        self.take(take)
+    }
+
+    /// Takes over a message JavaScript passed through the cells before
+    /// `cell` while the direction was idle; false when the core refuses it.
+    pub fn adopt(&mut self, dir: Direction, slot: u32, cell: usize) -> bool {
+        self.pipeline.adopt(dir, slot, cell)
+    }
+
+    /// A session called back; the next action when `take`.
+    pub fn complete(
+        &mut self,
+        cell: usize,
+        dir: Direction,
+        slot: u32,
+        error: bool,
+        take: bool,
+    ) -> f64 {
+        self.pipeline.complete(cell, dir, slot, error);
+        self.take(take)
+    }
+
+    /// Stops both directions and asks every session to close once drained;
+    /// the closed action will carry `ticket`.
+    pub fn close(&mut self, ticket: u32, take: bool) -> f64 {
+        self.pipeline.close(ticket);
+        self.take(take)
+    }
+
+    /// The next action, packed; [`wire::ACTION_NONE`] when none is left.
+    pub fn next_action(&mut self) -> f64 {
+        self.take(true)
+    }
+
+    fn take(&mut self, take: bool) -> f64 {
+        if !take {
+            return wire::ACTION_NONE;
+        }
+        loop {
+            match self.pipeline.next_action() {
+                // A session still held here closes here: JavaScript never
+                // had it.
+                Some(Action::CloseSession { cell: 0 }) if self.held.is_some() => {
+                    if let Some(mut session) = self.held.take() {
+                        session.close();
+                    }
+                }
+                Some(action) => return wire::pack(action, self.pipeline.has_actions()),
+                None => return wire::ACTION_NONE,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::NameTaken;
+    use crate::wire::unpack;
+    use Direction::{Incoming, Outgoing};
+
+    fn deflate(name: &str) -> Container {
+        Container::with_first(name.into(), 1)
+    }
+
+    fn kinds(container: &mut Container, first: f64) -> Vec<(u32, u32, u32, u32)> {
+        let mut out = Vec::new();
+        let mut action = first;
+        while action > wire::ACTION_NONE {
+            let (kind, dir, more, cell, slot) = unpack(action);
+            out.push((kind, dir, cell, slot));
+            action = if more {
+                container.next_action()
+            } else {
+                wire::ACTION_NONE
+            };
+        }
+        out
+    }
+
+    #[test]
+    fn one_call_negotiation_table() {
+        let config = DeflateConfig::default();
+        let cases: &[(&str, Option<i32>, Option<&str>)] = &[
+            ("permessage-deflate", None, Some("permessage-deflate")),
+            (
+                "permessage-deflate; client_max_window_bits",
+                None,
+                Some("permessage-deflate"),
+            ),
+            (
+                "x-webkit-deflate-frame, permessage-deflate; server_no_context_takeover",
+                None,
+                Some("permessage-deflate; server_no_context_takeover"),
+            ),
+            (
+                "x-webkit-deflate-frame",
+                Some(wire::NEGOTIATED_NOTHING),
+                None,
+            ),
+            ("", Some(wire::NEGOTIATED_NOTHING), None),
+            (
+                "permessage-deflate; server_max_window_bits=7",
+                Some(wire::NEGOTIATED_NOTHING),
+                None,
+            ),
+            (
+                "permessage-deflate; =",
+                Some(wire::ERROR_INVALID_HEADER),
+                None,
+            ),
+            (",,", Some(wire::ERROR_INVALID_HEADER), None),
+        ];
+        for &(header, code, line) in cases {
+            let mut now = deflate("permessage-deflate");
+            let answer = now.respond_deflate(header, &config, None);
+            assert_eq!(answer.code(), code, "{header}");
+            assert_eq!(now.holds_session(), code.is_none(), "{header}");
+            let later =
+                Container::respond_deflate_later("permessage-deflate".into(), 1, header, &config);
+            assert_eq!(later.code(), code, "{header}");
+            match (answer, later) {
+                (Negotiation::Accepted((), a), Negotiation::Accepted(packed, b)) => {
+                    assert_eq!(a, b, "{header}");
+                    assert!(a.starts_with(line.unwrap()), "{header}: {a}");
+                    let made =
+                        Container::accepted("permessage-deflate".into(), 1, packed, &config, None)
+                            .expect("the packed parameters read back");
+                    assert!(made.holds_session());
+                    // Both ways, the RSV1 bit is taken: a second extension
+                    // wanting it conflicts.
+                    let mut made = made;
+                    let other = made.add("x".into(), 1).unwrap();
+                    assert_eq!(made.conflict(other), 1);
+                }
+                (a, b) => assert_eq!(a.code(), b.code(), "{header}"),
+            }
+        }
+        assert!(Container::accepted("p".into(), 1, u32::MAX, &config, None).is_none());
+    }
+
+    #[test]
+    fn names_and_rsv_bits() {
+        let mut c = Container::with_first("a".into(), 1);
+        assert_eq!(c.add("a".into(), 0), Err(NameTaken));
+        assert_eq!(c.add("b".into(), 1), Ok(1));
+        assert_eq!(c.index_of("b"), Some(1));
+        assert_eq!(c.index_of("z"), None);
+        assert_eq!(c.reserve(0), 0);
+        // b wants RSV1, which a (index 0) holds.
+        assert_eq!(c.reserve(1), 1);
+        c.unreserve(0);
+        assert_eq!(c.reserve(1), 0);
+        assert_eq!(c.set_pipeline(&[1]), 1);
+        assert!(c.plan_response("a; x=1, b").unwrap().starts_with("[[0,"));
+        assert!(c.plan_response("a; =").is_err());
+    }
+
+    #[test]
+    fn a_held_session_closes_natively_and_javascript_sees_only_closed() {
+        let mut c = deflate("permessage-deflate");
+        assert!(c
+            .respond_deflate("permessage-deflate", &DeflateConfig::default(), None)
+            .code()
+            .is_none());
+        assert!(c.holds_session());
+        let first = c.close(9, true);
+        assert_eq!(kinds(&mut c, first), [(wire::ACTION_CLOSED, 0, 0, 9)]);
+        assert!(!c.holds_session());
+    }
+
+    #[test]
+    fn a_taken_session_closes_through_javascript() {
+        let mut c = deflate("permessage-deflate");
+        c.respond_deflate("permessage-deflate", &DeflateConfig::default(), None);
+        let session = c.take_session();
+        assert!(session.is_some());
+        assert!(c.take_session().is_none());
+        let first = c.close(3, true);
+        assert_eq!(
+            kinds(&mut c, first),
+            [
+                (wire::ACTION_CLOSE_SESSION, 0, 0, 0),
+                (wire::ACTION_CLOSED, 0, 0, 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn messages_are_packed_in_order_and_refused_once_stopped() {
+        let mut c = Container::with_first("a".into(), 0);
+        c.add("b".into(), 0).unwrap();
+        c.set_pipeline(&[0, 1]);
+        let first = c.submit(Outgoing, 5, true);
+        assert_eq!(kinds(&mut c, first), [(wire::ACTION_CALL, 0, 0, 5)]);
+        // Taken later: nothing comes back now.
+        assert_eq!(c.submit(Incoming, 6, false), wire::ACTION_NONE);
+        let first = c.next_action();
+        assert_eq!(kinds(&mut c, first), [(wire::ACTION_CALL, 1, 1, 6)]);
+        let next = c.complete(0, Outgoing, 5, false, true);
+        assert_eq!(kinds(&mut c, next), [(wire::ACTION_CALL, 0, 1, 5)]);
+        let next = c.complete(1, Outgoing, 5, true, true);
+        assert_eq!(
+            kinds(&mut c, next),
+            [
+                (wire::ACTION_PREFIX, 0, 1, 5),
+                (wire::ACTION_DELIVER_ERROR, 0, 0, 5)
+            ]
+        );
+        // The outgoing direction stopped at the error.
+        assert_eq!(c.submit(Outgoing, 7, true), wire::SUBMIT_REFUSED);
+        // Message 6 has still to pass both cells: nothing closes yet.
+        let first = c.close(1, true);
+        assert_eq!(kinds(&mut c, first), []);
+        assert_eq!(c.submit(Incoming, 8, true), wire::SUBMIT_REFUSED);
+        let next = c.complete(1, Incoming, 6, false, true);
+        assert_eq!(
+            kinds(&mut c, next),
+            [
+                (wire::ACTION_CALL, 1, 0, 6),
+                (wire::ACTION_CLOSE_SESSION, 0, 1, 0)
+            ]
+        );
+        let next = c.complete(0, Incoming, 6, false, true);
+        assert_eq!(
+            kinds(&mut c, next),
+            [
+                (wire::ACTION_DELIVER, 1, 0, 6),
+                (wire::ACTION_CLOSE_SESSION, 0, 0, 0),
+                (wire::ACTION_CLOSED, 0, 0, 1)
+            ]
+        );
+        assert_eq!(c.submit(Incoming, 8, true), wire::SUBMIT_REFUSED);
+    }
+}

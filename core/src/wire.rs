@@ -1,0 +1,199 @@
+//! The one encoding of values that cross between the binding and
+//! JavaScript: every number with a meaning on both sides is defined here,
+//! exported by the binding under the same name, and read once by
+//! lib/ (lib/pipeline/, lib/errors.js, lib/deflate.js). Nothing else is
+//! written as a literal on either side.
+//!
+//! - Failure codes: a function that can fail in a way the contract words
+//!   returns a negative code (or an RSV conflict, packed) in place of its
+//!   result; lib/errors.js words each.
+//! - Directions: `DIR_OUTGOING`, `DIR_INCOMING` ([`Direction`]'s numbers).
+//! - Actions: one packed number per action ([`pack`]).
+//! - Codec results: `CODEC_*`, a message's data or one of these.
+
+use crate::pipeline::{Action, Direction};
+
+/// Failure: the header does not match the grammar (SyntaxError).
+pub const ERROR_INVALID_HEADER: i32 = -1;
+/// Failure: an extension with this name is registered already (TypeError).
+pub const ERROR_NAME_TAKEN: i32 = -2;
+/// An RSV conflict crosses as `bit | holder << RSV_CONFLICT_HOLDER_SHIFT`
+/// (bit 1 to 3, the holder's registration index); 0 is no conflict.
+pub const RSV_CONFLICT_HOLDER_SHIFT: u32 = 2;
+/// A one-call deflate negotiation that accepted nothing: the messages pass
+/// through (not a failure).
+pub const NEGOTIATED_NOTHING: i32 = 0;
+
+/// The outgoing direction's number ([`Direction::Outgoing`]).
+pub const DIR_OUTGOING: u32 = Direction::Outgoing as u32;
+/// The incoming direction's number ([`Direction::Incoming`]).
+pub const DIR_INCOMING: u32 = Direction::Incoming as u32;
+
+// Actions cross packed in one double, so that taking one costs a single
+// call with no object made: bits 0-2 kind, bit 3 direction, bit 4 "more
+// actions are queued", bits 5-20 cell, and the slot (or close ticket) from
+// bit 21 up.
+
+/// Action kind: call a session's process method.
+pub const ACTION_CALL: u32 = 1;
+/// Action kind: prefix a failed message's error with the session's name.
+pub const ACTION_PREFIX: u32 = 2;
+/// Action kind: hand a message to the caller's callback.
+pub const ACTION_DELIVER: u32 = 3;
+/// Action kind: hand an error to the caller's callback.
+pub const ACTION_DELIVER_ERROR: u32 = 4;
+/// Action kind: forget a message (its direction stopped).
+pub const ACTION_DROP: u32 = 5;
+/// Action kind: close a session.
+pub const ACTION_CLOSE_SESSION: u32 = 6;
+/// Action kind: call a close callback.
+pub const ACTION_CLOSED: u32 = 7;
+/// Mask of the kind bits.
+pub const ACTION_KIND_MASK: u32 = 7;
+/// Shift of the direction bit.
+pub const ACTION_DIR_SHIFT: u32 = 3;
+/// Flag: more actions are queued.
+pub const ACTION_MORE: u32 = 16;
+/// Shift of the cell's bits.
+pub const ACTION_CELL_SHIFT: u32 = 5;
+/// Mask of the cell's bits, once shifted down.
+pub const ACTION_CELL_MASK: u32 = 0xffff;
+/// The slot is the packed value divided by this (2^21).
+pub const ACTION_SLOT_UNIT: u32 = 2_097_152;
+/// No action is waiting.
+pub const ACTION_NONE: f64 = 0.0;
+/// A message submitted to a stopped direction was refused.
+pub const SUBMIT_REFUSED: f64 = -1.0;
+
+/// Codec result: the message went to a worker; its result comes later.
+pub const CODEC_PENDING: i32 = 0;
+/// Codec result: the inflated message is longer than maxLength.
+pub const CODEC_TOO_LARGE: i32 = 1;
+/// Codec result: the compressed data is corrupt.
+pub const CODEC_CORRUPT: i32 = 2;
+/// Codec result: the session is not active (never negotiated, or closed).
+pub const CODEC_INACTIVE: i32 = 3;
+/// Codec result: compression failed.
+pub const CODEC_COMPRESS_FAILED: i32 = 4;
+/// Codec result: under the extension's threshold; send the message as it
+/// is, RSV1 clear.
+pub const CODEC_UNCOMPRESSED: i32 = 5;
+/// Codec result of a worker's job: the data came back (the other codes are
+/// failures).
+pub const CODEC_DONE: i32 = -1;
+
+/// The direction numbered `dir`.
+pub fn direction(dir: u32) -> Option<Direction> {
+    Direction::from_index(dir)
+}
+
+/// `action` packed for JavaScript; `more` when others are queued behind it.
+pub fn pack(action: Action, more: bool) -> f64 {
+    let (kind, dir, cell, slot) = match action {
+        Action::Call { cell, dir, slot } => (ACTION_CALL, dir, cell, slot),
+        Action::Prefix { cell, slot } => (ACTION_PREFIX, Direction::Outgoing, cell, slot),
+        Action::Deliver { dir, slot, error } => (
+            if error {
+                ACTION_DELIVER_ERROR
+            } else {
+                ACTION_DELIVER
+            },
+            dir,
+            0,
+            slot,
+        ),
+        Action::Drop { dir, slot } => (ACTION_DROP, dir, 0, slot),
+        Action::CloseSession { cell } => (ACTION_CLOSE_SESSION, Direction::Outgoing, cell, 0),
+        Action::Closed { ticket } => (ACTION_CLOSED, Direction::Outgoing, 0, ticket),
+    };
+    let low = kind
+        | (dir as u32) << ACTION_DIR_SHIFT
+        | if more { ACTION_MORE } else { 0 }
+        | ((cell as u32) & ACTION_CELL_MASK) << ACTION_CELL_SHIFT;
+    f64::from(low) + f64::from(ACTION_SLOT_UNIT) * f64::from(slot)
+}
+
+/// A packed action read back as JavaScript reads it: the kind, the
+/// direction's number, the more bit, the cell and the slot.
+pub fn unpack(packed: f64) -> (u32, u32, bool, u32, u32) {
+    let slot = (packed / f64::from(ACTION_SLOT_UNIT)).floor();
+    let low = (packed - slot * f64::from(ACTION_SLOT_UNIT)) as u32;
+    (
+        low & ACTION_KIND_MASK,
+        (low >> ACTION_DIR_SHIFT) & 1,
+        low & ACTION_MORE != 0,
+        (low >> ACTION_CELL_SHIFT) & ACTION_CELL_MASK,
+        slot as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_packs_and_reads_back() {
+        let actions = [
+            (
+                Action::Call {
+                    cell: 3,
+                    dir: Direction::Incoming,
+                    slot: 7,
+                },
+                (ACTION_CALL, DIR_INCOMING, 3, 7),
+            ),
+            (
+                Action::Prefix { cell: 2, slot: 9 },
+                (ACTION_PREFIX, DIR_OUTGOING, 2, 9),
+            ),
+            (
+                Action::Deliver {
+                    dir: Direction::Incoming,
+                    slot: 4,
+                    error: false,
+                },
+                (ACTION_DELIVER, DIR_INCOMING, 0, 4),
+            ),
+            (
+                Action::Deliver {
+                    dir: Direction::Outgoing,
+                    slot: 5,
+                    error: true,
+                },
+                (ACTION_DELIVER_ERROR, DIR_OUTGOING, 0, 5),
+            ),
+            (
+                Action::Drop {
+                    dir: Direction::Incoming,
+                    slot: 6,
+                },
+                (ACTION_DROP, DIR_INCOMING, 0, 6),
+            ),
+            (
+                Action::CloseSession { cell: 0xffff },
+                (ACTION_CLOSE_SESSION, DIR_OUTGOING, 0xffff, 0),
+            ),
+            (
+                Action::Closed { ticket: u32::MAX },
+                (ACTION_CLOSED, DIR_OUTGOING, 0, u32::MAX),
+            ),
+        ];
+        for (action, (kind, dir, cell, slot)) in actions {
+            for more in [false, true] {
+                let packed = pack(action, more);
+                assert!(packed > ACTION_NONE, "{action:?}");
+                // Exact in a double: below 2^53.
+                assert!(packed < 9_007_199_254_740_992.0);
+                assert_eq!(unpack(packed), (kind, dir, more, cell, slot), "{action:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn directions_are_numbered_as_the_core_numbers_them() {
+        assert_eq!(direction(DIR_OUTGOING), Some(Direction::Outgoing));
+        assert_eq!(direction(DIR_INCOMING), Some(Direction::Incoming));
+        assert_eq!(direction(2), None);
+        const { assert!(SUBMIT_REFUSED < ACTION_NONE) };
+    }
+}
