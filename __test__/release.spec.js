@@ -6,7 +6,7 @@
 // nothing here waits for or forces a garbage collection.
 
 const assert = require('assert/strict')
-const original = require('websocket-extensions-original')
+const Original = require('websocket-extensions-original')
 const { Extensions, deflate, pair, small, large, frame, pass, kept } = require('./exit/pairs')
 
 const describeNative = process.env.WSX_IMPL === 'original' ? describe.skip : describe
@@ -109,9 +109,9 @@ describeNative('release at close (native state freed when a container closes)', 
   })
 
   it('sessions used by the original container are freed when it closes them', async function () {
-    const client = new original()
+    const client = new Original()
     client.add(deflate)
-    const server = new original()
+    const server = new Original()
     server.add(deflate)
     client.activate(server.generateResponse(client.generateOffer()))
     assert.equal(counts().sessions, before.sessions + 2)
