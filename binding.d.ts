@@ -279,6 +279,11 @@ export interface DeflateStats {
    */
   workerStartFailures: number
   workerStartError?: string
+  /**
+   * Worker threads the process's offload pool runs (0 until its first
+   * offloaded message): `WSX_DEFLATE_THREADS`, or the cores up to four.
+   */
+  workerThreads: number
 }
 
 /**

@@ -391,6 +391,9 @@ pub struct DeflateStats {
     /// reason.
     pub worker_start_failures: u32,
     pub worker_start_error: Option<String>,
+    /// Worker threads the process's offload pool runs (0 until its first
+    /// offloaded message): `WSX_DEFLATE_THREADS`, or the cores up to four.
+    pub worker_threads: u32,
 }
 
 #[napi(catch_unwind, js_name = "deflateStats")]
@@ -422,6 +425,7 @@ pub fn deflate_stats() -> Result<DeflateStats> {
         },
         worker_start_failures: offload::spawn_failures() as u32,
         worker_start_error: offload::spawn_error(),
+        worker_threads: offload::pool_workers() as u32,
     })
 }
 

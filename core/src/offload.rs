@@ -228,12 +228,14 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// The pool the lanes of [`Lane::new`] use: started on first use, one
-    /// thread per core (at least two).
+    /// The pool the lanes of [`Lane::new`] use: started on first use, with
+    /// [`pool_size`] threads for the process's `WSX_DEFLATE_THREADS` and
+    /// cores.
     pub fn shared() -> &'static Arc<Pool> {
         SHARED.get_or_init(|| {
-            let threads = thread::available_parallelism().map_or(2, |n| n.get().max(2));
-            Pool::start(threads, thread_spawn)
+            let cores = thread::available_parallelism().map_or(1, |n| n.get());
+            let configured = std::env::var(POOL_SIZE_VARIABLE).ok();
+            Pool::start(pool_size(configured.as_deref(), cores), thread_spawn)
         })
     }
 
@@ -309,6 +311,33 @@ impl Pool {
 }
 
 static SHARED: OnceLock<Arc<Pool>> = OnceLock::new();
+
+/// The environment variable that sets the shared pool's size: a whole
+/// number from 1 to [`MAX_POOL_SIZE`], read when the pool starts (the first
+/// large message of the process).
+pub const POOL_SIZE_VARIABLE: &str = "WSX_DEFLATE_THREADS";
+/// The default pool size is the number of cores up to this: libuv's default
+/// thread pool, which Node's own zlib uses. One process per core (a
+/// cluster) thus starts at most four workers each, not one per core each.
+pub const DEFAULT_POOL_CAP: usize = 4;
+/// The largest size [`POOL_SIZE_VARIABLE`] may ask for (libuv's limit).
+pub const MAX_POOL_SIZE: usize = 1024;
+
+/// The shared pool's size for the variable's value `configured` (if set)
+/// and `cores`: the value when it is a whole number from 1 to
+/// [`MAX_POOL_SIZE`], otherwise the cores up to [`DEFAULT_POOL_CAP`] (at
+/// least one).
+pub fn pool_size(configured: Option<&str>, cores: usize) -> usize {
+    configured
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .filter(|n| (1..=MAX_POOL_SIZE).contains(n))
+        .unwrap_or_else(|| cores.clamp(1, DEFAULT_POOL_CAP))
+}
+
+/// How many worker threads the shared pool runs (0 before its first use).
+pub fn pool_workers() -> usize {
+    SHARED.get().map_or(0, |pool| pool.workers())
+}
 
 /// How many of the shared pool's worker threads failed to start (0 before
 /// its first use).
@@ -499,9 +528,25 @@ mod tests {
     }
 
     #[test]
+    fn the_pool_size_is_the_variable_or_the_cores_up_to_four() {
+        assert_eq!(pool_size(None, 1), 1);
+        assert_eq!(pool_size(None, 2), 2);
+        assert_eq!(pool_size(None, 64), DEFAULT_POOL_CAP);
+        assert_eq!(pool_size(None, 0), 1);
+        assert_eq!(pool_size(Some("8"), 2), 8);
+        assert_eq!(pool_size(Some(" 1 "), 16), 1);
+        for bad in ["0", "-1", "two", "", "1.5", "100000"] {
+            assert_eq!(pool_size(Some(bad), 3), 3, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn the_shared_pool_starts_its_workers() {
         let pool = Pool::shared();
-        assert!(pool.workers() >= 2);
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        let configured = std::env::var(POOL_SIZE_VARIABLE).ok();
+        assert_eq!(pool.workers(), pool_size(configured.as_deref(), cores));
+        assert_eq!(pool_workers(), pool.workers());
         assert_eq!((spawn_failures(), pool.spawn_error()), (0, None));
     }
 }
