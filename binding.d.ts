@@ -13,76 +13,15 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class DeflateExtension {
   constructor()
   /**
-   * A new extension with these options applied on top of this one's.
-   * `values` holds booleans and numbers as they are, `undefined` as the
-   * string "undefined", and any other value as the name of its type.
+   * A new extension with these options (`keys`, and their JavaScript
+   * `values` as they are) applied on top of this one's.
    */
-  configure(keys: Array<string>, values: Array<boolean | number | string>): DeflateExtension
+  configure(keys: Array<string>, values: Array<unknown>): DeflateExtension
   /** A client session; returns its number. */
   clientSession(maxLength?: number | undefined | null): number
   /** A server session for the first acceptable offer: its number, or null. */
-  serverSession(keys: Array<string>, values: Array<boolean | number | string>, counts: Array<number>, maxLength?: number | undefined | null): number | null
+  serverSession(keys: Array<string>, values: Array<unknown>, counts: Array<number>, maxLength?: number | undefined | null): number | null
 }
-
-/** Action kind: call a session's process method. */
-export declare const ACTION_CALL: number
-
-/** Mask of the cell's bits, once shifted down. */
-export declare const ACTION_CELL_MASK: number
-
-/** Shift of the cell's bits. */
-export declare const ACTION_CELL_SHIFT: number
-
-/** Action kind: close a session. */
-export declare const ACTION_CLOSE_SESSION: number
-
-/** Action kind: call a close callback. */
-export declare const ACTION_CLOSED: number
-
-/** Action kind: hand a message to the caller's callback. */
-export declare const ACTION_DELIVER: number
-
-/** Action kind: hand an error to the caller's callback. */
-export declare const ACTION_DELIVER_ERROR: number
-
-/** Shift of the direction bit. */
-export declare const ACTION_DIR_SHIFT: number
-
-/** Action kind: forget a message (its direction stopped). */
-export declare const ACTION_DROP: number
-
-/** Mask of the kind bits. */
-export declare const ACTION_KIND_MASK: number
-
-/** Flag: more actions are queued. */
-export declare const ACTION_MORE: number
-
-/** Action kind: prefix a failed message's error with the session's name. */
-export declare const ACTION_PREFIX: number
-
-/** The slot is the packed value divided by this (2^21). */
-export declare const ACTION_SLOT_UNIT: number
-
-/** Codec result: compression failed. */
-export declare const CODEC_COMPRESS_FAILED: number
-
-/** Codec result: the compressed data is corrupt. */
-export declare const CODEC_CORRUPT: number
-
-/** A worker's result: the data came back. */
-export declare const CODEC_DONE: number
-
-/** Codec result: the session is not active (never negotiated, or closed). */
-export declare const CODEC_INACTIVE: number
-
-/** Codec result: the message went to a worker; its result comes later. */
-export declare const CODEC_PENDING: number
-
-/** Codec result: the inflated message is longer than maxLength. */
-export declare const CODEC_TOO_LARGE: number
-
-/** Codec result: under the threshold; send the message as it is. */
-export declare const CODEC_UNCOMPRESSED: number
 
 /**
  * Registers an extension whose fields JavaScript has checked. Returns its
@@ -195,7 +134,7 @@ export declare function containerUnreserve(id: number, index: number): void
  * Applies the server's response (flat keys and values); false when it is
  * not acceptable.
  */
-export declare function deflateActivate(id: number, keys: Array<string>, values: Array<boolean | number | string>): boolean
+export declare function deflateActivate(id: number, keys: Array<string>, values: Array<unknown>): boolean
 
 /**
  * Compresses an outgoing message: its data, or a code (CODEC_PENDING:
@@ -294,35 +233,17 @@ export interface DeflateStats {
  */
 export declare function deflateSweep(): number
 
-/** The incoming direction's number. */
-export declare const DIR_INCOMING: number
-
-/** The outgoing direction's number. */
-export declare const DIR_OUTGOING: number
-
-/** Failure: the header does not match the grammar (SyntaxError). */
-export declare const ERROR_INVALID_HEADER: number
-
-/** Failure: an extension with this name is registered already (TypeError). */
-export declare const ERROR_NAME_TAKEN: number
-
 /**
  * Whether a header matches the grammar, for a container with nothing to
  * negotiate: no offers are built.
  */
 export declare function isValidHeader(header: string): boolean
 
-/** A one-call deflate negotiation that accepted nothing. */
-export declare const NEGOTIATED_NOTHING: number
-
 /**
  * Parses a header into JSON (`[{"name", "params"}]`) for `JSON.parse`, or
  * ERROR_INVALID_HEADER.
  */
 export declare function parseHeaderJson(header: string): string | number
-
-/** An RSV conflict crosses as `bit | holder << 2`; 0 is no conflict. */
-export declare const RSV_CONFLICT_HOLDER_SHIFT: number
 
 /**
  * `serializeParams` once JavaScript has walked the params object: `flags`
@@ -345,5 +266,9 @@ export declare function setOffloadCallback(callback: (token: number, code: numbe
  */
 export declare function setRestTimer(arm: (delay: number) => void): void
 
-/** containerSubmit's answer when the direction is stopped. */
-export declare const SUBMIT_REFUSED: number
+/**
+ * The numbers that cross between lib/ and the binding (failure codes,
+ * directions, the packing of actions, codec results), by name, from
+ * core/src/wire.rs: lib/wire.js reads them once.
+ */
+export declare function wireConstants(): Record<string, number>

@@ -28,7 +28,7 @@ const {
   CODEC_DONE: DONE,
   DIR_OUTGOING: OUTGOING,
   DIR_INCOMING: INCOMING
-} = native
+} = require('./wire').wire
 
 // `_codec` of a session that has closed: its native state is freed.
 const FREED = -1
@@ -155,13 +155,12 @@ function processMessage (codec, dir, message, done) {
 
 // Turns params objects into the flat lists the binding takes: every key and
 // value in order (an array value gives the key once per element), and how
-// many each object has. Values other than true, numbers and strings become
-// `false`, which no parameter accepts.
+// many each object has. The values go as they are; the binding reads them.
 /** @param {Params[]} list */
 function flattenParams (list) {
   /** @type {string[]} */
   const keys = []
-  /** @type {Array<boolean | number | string>} */
+  /** @type {unknown[]} */
   const values = []
   /** @type {number[]} */
   const counts = []
@@ -177,7 +176,7 @@ function flattenParams (list) {
         return
       }
       keys.push(key)
-      values.push(value === true || typeof value === 'number' || typeof value === 'string' ? value : false)
+      values.push(value)
       n += 1
     }
     for (const key in params) push(key, params[key])
@@ -254,13 +253,6 @@ class DeflateSession {
   }
 }
 
-/** @param {unknown} value */
-function optionValue (value) {
-  if (typeof value === 'boolean' || typeof value === 'number') return value
-  if (value === null) return 'null'
-  return typeof value
-}
-
 // This package's extension objects and their native configuration, for the
 // container's one-call server handshake (see nativeConfig).
 /** @type {WeakMap<object, { config: DeflateExtension, create: Function }>} */
@@ -290,7 +282,7 @@ function extension (config) {
       const keys = Object.keys(options || {})
       let configured
       try {
-        configured = config.configure(keys, keys.map((k) => optionValue(options?.[k])))
+        configured = config.configure(keys, keys.map((k) => options?.[k]))
       } catch (error) {
         // The binding's error carries napi's `code: 'GenericFailure'`; the
         // contract's is a plain Error with the text, as permessage-deflate

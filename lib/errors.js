@@ -3,17 +3,15 @@
 // The one place where failures that cross from Rust become the original's
 // errors. A native function that fails in a way the contract (docs/SPEC.md)
 // words returns a failure code instead of its result; these functions turn a
-// code into the Error to throw, class and text. The codes are the binding's
-// constants (src/lib.rs), read once here. The per-message codec reports its
+// code into the Error to throw, class and text. The codes come from
+// core/src/wire.rs (lib/wire.js). The per-message codec reports its
 // failures with its own CODEC_* codes, turned into errors by lib/deflate.js.
-
-const native = require('../binding')
 
 const {
   ERROR_INVALID_HEADER: INVALID_HEADER,
   ERROR_NAME_TAKEN: NAME_TAKEN,
   RSV_CONFLICT_HOLDER_SHIFT: HOLDER_SHIFT
-} = native
+} = require('./wire').wire
 
 /**
  * The error of a header that does not match the grammar.

@@ -43,29 +43,6 @@ type Data<'env> = Either3<BufferSlice<'env>, Buffer, i32>;
 /// over as external buffers.
 const COPY_BELOW: usize = 64 * 1024;
 
-// The codec's result codes (core/src/wire.rs), read once by lib/deflate.js.
-/// Codec result: the message went to a worker; its result comes later.
-#[napi]
-pub const CODEC_PENDING: i32 = wire::CODEC_PENDING;
-/// Codec result: the inflated message is longer than maxLength.
-#[napi]
-pub const CODEC_TOO_LARGE: i32 = wire::CODEC_TOO_LARGE;
-/// Codec result: the compressed data is corrupt.
-#[napi]
-pub const CODEC_CORRUPT: i32 = wire::CODEC_CORRUPT;
-/// Codec result: the session is not active (never negotiated, or closed).
-#[napi]
-pub const CODEC_INACTIVE: i32 = wire::CODEC_INACTIVE;
-/// Codec result: compression failed.
-#[napi]
-pub const CODEC_COMPRESS_FAILED: i32 = wire::CODEC_COMPRESS_FAILED;
-/// Codec result: under the threshold; send the message as it is.
-#[napi]
-pub const CODEC_UNCOMPRESSED: i32 = wire::CODEC_UNCOMPRESSED;
-/// A worker's result: the data came back.
-#[napi]
-pub const CODEC_DONE: i32 = wire::CODEC_DONE;
-
 /// The way back of worker results, one per JavaScript thread (each
 /// `worker_thread` that loads the addon has its own), in the thread's state.
 #[derive(Default)]
@@ -172,34 +149,57 @@ fn job_delivery<T: Send + 'static>(
 }
 
 fn compressed(r: std::result::Result<Vec<u8>, CompressError>) -> Wire {
-    r.map_err(|e| (CODEC_COMPRESS_FAILED, e.to_string()))
+    r.map_err(|e| (wire::CODEC_COMPRESS_FAILED, e.to_string()))
 }
 
 fn inflated(r: std::result::Result<Vec<u8>, InflateError>) -> Wire {
     r.map_err(|e| match e {
-        InflateError::TooLarge => (CODEC_TOO_LARGE, e.to_string()),
-        InflateError::Corrupt(_) => (CODEC_CORRUPT, e.to_string()),
+        InflateError::TooLarge => (wire::CODEC_TOO_LARGE, e.to_string()),
+        InflateError::Corrupt(_) => (wire::CODEC_CORRUPT, e.to_string()),
+    })
+}
+
+/// A parameter value as the core reads it: `true` is a flag, numbers and
+/// strings are themselves; any other value (`false`, null, an object...)
+/// becomes the text "false", which no parameter accepts, as the original
+/// refuses it.
+fn param_value(value: Unknown) -> Result<ParamValue> {
+    Ok(match value.get_type()? {
+        ValueType::Boolean if bool::from_unknown(value)? => ParamValue::Flag,
+        ValueType::Number => ParamValue::Number(f64::from_unknown(value)?),
+        ValueType::String => ParamValue::Text(String::from_unknown(value)?),
+        _ => ParamValue::Text("false".into()),
     })
 }
 
 /// Builds params from the flat form `lib/deflate.js` sends: keys, values, and
-/// how many of them each offer has. `false` stands for any value that is
-/// not `true`, a number or a string, which no parameter accepts.
-fn params_from(
-    keys: Vec<String>,
-    values: Vec<Either3<bool, f64, String>>,
-    counts: &[u32],
-) -> Vec<Params> {
-    let mut pairs = keys.into_iter().zip(values.into_iter().map(|v| match v {
-        Either3::A(true) => ParamValue::Flag,
-        Either3::A(false) => ParamValue::Text("false".into()),
-        Either3::B(n) => ParamValue::Number(n),
-        Either3::C(s) => ParamValue::Text(s),
-    }));
-    counts
+/// how many of them each offer has.
+fn params_from(keys: Vec<String>, values: Vec<Unknown>, counts: &[u32]) -> Result<Vec<Params>> {
+    let values = values
+        .into_iter()
+        .map(param_value)
+        .collect::<Result<Vec<_>>>()?;
+    let mut pairs = keys.into_iter().zip(values);
+    Ok(counts
         .iter()
         .map(|&n| pairs.by_ref().take(n as usize).collect())
-        .collect()
+        .collect())
+}
+
+/// An option's value as the core's configuration reads it, with the name of
+/// its JavaScript type when it is neither a boolean, a number nor undefined.
+fn option_value(value: Unknown) -> Result<OptionValue> {
+    Ok(match value.get_type()? {
+        ValueType::Boolean => OptionValue::Bool(bool::from_unknown(value)?),
+        ValueType::Number => OptionValue::Number(f64::from_unknown(value)?),
+        ValueType::Undefined => OptionValue::Undefined,
+        ValueType::Null => OptionValue::Other("null".into()),
+        ValueType::String => OptionValue::Other("string".into()),
+        ValueType::Symbol => OptionValue::Other("symbol".into()),
+        ValueType::Function => OptionValue::Other("function".into()),
+        ValueType::BigInt => OptionValue::Other("bigint".into()),
+        _ => OptionValue::Other("object".into()),
+    })
 }
 
 fn params_json(params: &Params) -> String {
@@ -235,28 +235,15 @@ impl DeflateExtension {
         }
     }
 
-    /// A new extension with these options applied on top of this one's.
-    /// `values` holds booleans and numbers as they are, `undefined` as the
-    /// string "undefined", and any other value as the name of its type.
+    /// A new extension with these options (`keys`, and their JavaScript
+    /// `values` as they are) applied on top of this one's.
     #[napi(catch_unwind)]
-    pub fn configure(
-        &self,
-        keys: Vec<String>,
-        values: Vec<Either3<bool, f64, String>>,
-    ) -> Result<DeflateExtension> {
-        let options: Vec<(String, OptionValue)> = keys
+    pub fn configure(&self, keys: Vec<String>, values: Vec<Unknown>) -> Result<DeflateExtension> {
+        let values = values
             .into_iter()
-            .zip(values)
-            .map(|(k, v)| {
-                let v = match v {
-                    Either3::A(b) => OptionValue::Bool(b),
-                    Either3::B(n) => OptionValue::Number(n),
-                    Either3::C(t) if t == "undefined" => OptionValue::Undefined,
-                    Either3::C(t) => OptionValue::Other(t),
-                };
-                (k, v)
-            })
-            .collect();
+            .map(option_value)
+            .collect::<Result<Vec<_>>>()?;
+        let options: Vec<(String, OptionValue)> = keys.into_iter().zip(values).collect();
         self.config
             .with_options(&options)
             .map(|config| DeflateExtension { config })
@@ -274,11 +261,11 @@ impl DeflateExtension {
     pub fn server_session(
         &self,
         keys: Vec<String>,
-        values: Vec<Either3<bool, f64, String>>,
+        values: Vec<Unknown>,
         counts: Vec<u32>,
         max_length: Option<f64>,
     ) -> Result<Option<u32>> {
-        let offers = params_from(keys, values, &counts);
+        let offers = params_from(keys, values, &counts)?;
         Session::server(self.config.clone(), &offers, max_len(max_length))
             .map(insert_session)
             .transpose()
@@ -479,13 +466,9 @@ pub fn deflate_generate_offer(id: u32) -> Result<String> {
 /// Applies the server's response (flat keys and values); false when it is
 /// not acceptable.
 #[napi(catch_unwind, js_name = "deflateActivate")]
-pub fn deflate_activate(
-    id: u32,
-    keys: Vec<String>,
-    values: Vec<Either3<bool, f64, String>>,
-) -> Result<bool> {
+pub fn deflate_activate(id: u32, keys: Vec<String>, values: Vec<Unknown>) -> Result<bool> {
     let count = keys.len() as u32;
-    let response = params_from(keys, values, &[count]);
+    let response = params_from(keys, values, &[count])?;
     with_session(id, |e| {
         Ok(response
             .first()

@@ -51,72 +51,21 @@ pub fn init(_exports: Object, env: Env) -> Result<()> {
     state::watch(&env)
 }
 
-// The numbers that cross, from core/src/wire.rs, exported under their names
-// and read once by lib/. A native function that fails in a way the contract
-// words returns a failure code in place of its result (lib/errors.js words
-// it); it throws only for a broken invariant (an unknown number, a panic
-// caught at the boundary).
-
-/// Failure: the header does not match the grammar (SyntaxError).
-#[napi]
-pub const ERROR_INVALID_HEADER: i32 = wire::ERROR_INVALID_HEADER;
-/// Failure: an extension with this name is registered already (TypeError).
-#[napi]
-pub const ERROR_NAME_TAKEN: i32 = wire::ERROR_NAME_TAKEN;
-/// An RSV conflict crosses as `bit | holder << 2`; 0 is no conflict.
-#[napi]
-pub const RSV_CONFLICT_HOLDER_SHIFT: u32 = wire::RSV_CONFLICT_HOLDER_SHIFT;
-/// A one-call deflate negotiation that accepted nothing.
-#[napi]
-pub const NEGOTIATED_NOTHING: i32 = wire::NEGOTIATED_NOTHING;
-/// The outgoing direction's number.
-#[napi]
-pub const DIR_OUTGOING: u32 = wire::DIR_OUTGOING;
-/// The incoming direction's number.
-#[napi]
-pub const DIR_INCOMING: u32 = wire::DIR_INCOMING;
-/// Action kind: call a session's process method.
-#[napi]
-pub const ACTION_CALL: u32 = wire::ACTION_CALL;
-/// Action kind: prefix a failed message's error with the session's name.
-#[napi]
-pub const ACTION_PREFIX: u32 = wire::ACTION_PREFIX;
-/// Action kind: hand a message to the caller's callback.
-#[napi]
-pub const ACTION_DELIVER: u32 = wire::ACTION_DELIVER;
-/// Action kind: hand an error to the caller's callback.
-#[napi]
-pub const ACTION_DELIVER_ERROR: u32 = wire::ACTION_DELIVER_ERROR;
-/// Action kind: forget a message (its direction stopped).
-#[napi]
-pub const ACTION_DROP: u32 = wire::ACTION_DROP;
-/// Action kind: close a session.
-#[napi]
-pub const ACTION_CLOSE_SESSION: u32 = wire::ACTION_CLOSE_SESSION;
-/// Action kind: call a close callback.
-#[napi]
-pub const ACTION_CLOSED: u32 = wire::ACTION_CLOSED;
-/// Mask of the kind bits.
-#[napi]
-pub const ACTION_KIND_MASK: u32 = wire::ACTION_KIND_MASK;
-/// Shift of the direction bit.
-#[napi]
-pub const ACTION_DIR_SHIFT: u32 = wire::ACTION_DIR_SHIFT;
-/// Flag: more actions are queued.
-#[napi]
-pub const ACTION_MORE: u32 = wire::ACTION_MORE;
-/// Shift of the cell's bits.
-#[napi]
-pub const ACTION_CELL_SHIFT: u32 = wire::ACTION_CELL_SHIFT;
-/// Mask of the cell's bits, once shifted down.
-#[napi]
-pub const ACTION_CELL_MASK: u32 = wire::ACTION_CELL_MASK;
-/// The slot is the packed value divided by this (2^21).
-#[napi]
-pub const ACTION_SLOT_UNIT: u32 = wire::ACTION_SLOT_UNIT;
-/// containerSubmit's answer when the direction is stopped.
-#[napi]
-pub const SUBMIT_REFUSED: i32 = wire::SUBMIT_REFUSED as i32;
+/// The numbers that cross between lib/ and the binding (failure codes,
+/// directions, the packing of actions, codec results), by name, from
+/// core/src/wire.rs: lib/wire.js reads them once.
+#[napi(
+    catch_unwind,
+    js_name = "wireConstants",
+    ts_return_type = "Record<string, number>"
+)]
+pub fn wire_constants(env: &Env) -> Result<Object<'_>> {
+    let mut constants = Object::new(env)?;
+    for &(name, value) in wire::CONSTANTS {
+        constants.set(name, value)?;
+    }
+    Ok(constants)
+}
 
 /// Parses a header into JSON (`[{"name", "params"}]`) for `JSON.parse`, or
 /// ERROR_INVALID_HEADER.

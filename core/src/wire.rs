@@ -52,6 +52,8 @@ pub const ACTION_CLOSED: u32 = 7;
 pub const ACTION_KIND_MASK: u32 = 7;
 /// Shift of the direction bit.
 pub const ACTION_DIR_SHIFT: u32 = 3;
+/// Mask of the direction bit, once shifted down.
+pub const ACTION_DIR_MASK: u32 = 1;
 /// Flag: more actions are queued.
 pub const ACTION_MORE: u32 = 16;
 /// Shift of the cell's bits.
@@ -82,6 +84,43 @@ pub const CODEC_UNCOMPRESSED: i32 = 5;
 /// failures).
 pub const CODEC_DONE: i32 = -1;
 
+/// Every number above by its name, as the binding exports them to
+/// JavaScript (`wireConstants()`).
+pub const CONSTANTS: &[(&str, f64)] = &[
+    ("ERROR_INVALID_HEADER", ERROR_INVALID_HEADER as f64),
+    ("ERROR_NAME_TAKEN", ERROR_NAME_TAKEN as f64),
+    (
+        "RSV_CONFLICT_HOLDER_SHIFT",
+        RSV_CONFLICT_HOLDER_SHIFT as f64,
+    ),
+    ("NEGOTIATED_NOTHING", NEGOTIATED_NOTHING as f64),
+    ("DIR_OUTGOING", DIR_OUTGOING as f64),
+    ("DIR_INCOMING", DIR_INCOMING as f64),
+    ("ACTION_CALL", ACTION_CALL as f64),
+    ("ACTION_PREFIX", ACTION_PREFIX as f64),
+    ("ACTION_DELIVER", ACTION_DELIVER as f64),
+    ("ACTION_DELIVER_ERROR", ACTION_DELIVER_ERROR as f64),
+    ("ACTION_DROP", ACTION_DROP as f64),
+    ("ACTION_CLOSE_SESSION", ACTION_CLOSE_SESSION as f64),
+    ("ACTION_CLOSED", ACTION_CLOSED as f64),
+    ("ACTION_KIND_MASK", ACTION_KIND_MASK as f64),
+    ("ACTION_DIR_SHIFT", ACTION_DIR_SHIFT as f64),
+    ("ACTION_DIR_MASK", ACTION_DIR_MASK as f64),
+    ("ACTION_MORE", ACTION_MORE as f64),
+    ("ACTION_CELL_SHIFT", ACTION_CELL_SHIFT as f64),
+    ("ACTION_CELL_MASK", ACTION_CELL_MASK as f64),
+    ("ACTION_SLOT_UNIT", ACTION_SLOT_UNIT as f64),
+    ("ACTION_NONE", ACTION_NONE),
+    ("SUBMIT_REFUSED", SUBMIT_REFUSED),
+    ("CODEC_PENDING", CODEC_PENDING as f64),
+    ("CODEC_TOO_LARGE", CODEC_TOO_LARGE as f64),
+    ("CODEC_CORRUPT", CODEC_CORRUPT as f64),
+    ("CODEC_INACTIVE", CODEC_INACTIVE as f64),
+    ("CODEC_COMPRESS_FAILED", CODEC_COMPRESS_FAILED as f64),
+    ("CODEC_UNCOMPRESSED", CODEC_UNCOMPRESSED as f64),
+    ("CODEC_DONE", CODEC_DONE as f64),
+];
+
 /// The direction numbered `dir`.
 pub fn direction(dir: u32) -> Option<Direction> {
     Direction::from_index(dir)
@@ -107,7 +146,7 @@ pub fn pack(action: Action, more: bool) -> f64 {
         Action::Closed { ticket } => (ACTION_CLOSED, Direction::Outgoing, 0, ticket),
     };
     let low = kind
-        | (dir as u32) << ACTION_DIR_SHIFT
+        | (dir as u32 & ACTION_DIR_MASK) << ACTION_DIR_SHIFT
         | if more { ACTION_MORE } else { 0 }
         | ((cell as u32) & ACTION_CELL_MASK) << ACTION_CELL_SHIFT;
     f64::from(low) + f64::from(ACTION_SLOT_UNIT) * f64::from(slot)
@@ -120,7 +159,7 @@ pub fn unpack(packed: f64) -> (u32, u32, bool, u32, u32) {
     let low = (packed - slot * f64::from(ACTION_SLOT_UNIT)) as u32;
     (
         low & ACTION_KIND_MASK,
-        (low >> ACTION_DIR_SHIFT) & 1,
+        (low >> ACTION_DIR_SHIFT) & ACTION_DIR_MASK,
         low & ACTION_MORE != 0,
         (low >> ACTION_CELL_SHIFT) & ACTION_CELL_MASK,
         slot as u32,
@@ -187,6 +226,20 @@ mod tests {
                 assert_eq!(unpack(packed), (kind, dir, more, cell, slot), "{action:?}");
             }
         }
+    }
+
+    #[test]
+    fn every_constant_is_exported_once() {
+        let source = include_str!("wire.rs");
+        let declared = source
+            .lines()
+            .filter(|line| line.starts_with("pub const ") && !line.contains("CONSTANTS"))
+            .count();
+        assert_eq!(CONSTANTS.len(), declared);
+        let mut names: Vec<&str> = CONSTANTS.iter().map(|(name, _)| *name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CONSTANTS.len());
     }
 
     #[test]

@@ -33,11 +33,11 @@ const { Entry, Call, Chain } = require('./records')
 const METHODS = ['processOutgoingMessage', 'processIncomingMessage']
 
 // The directions, packed actions (their layout and kinds) and the refusal
-// of a message are the binding's constants (core/src/wire.rs), read once
-// here.
+// of a message: numbers defined in core/src/wire.rs (lib/wire.js).
 const {
   DIR_OUTGOING: OUTGOING,
   DIR_INCOMING: INCOMING,
+  ACTION_DIR_MASK: DIR_MASK,
   SUBMIT_REFUSED: REFUSED,
   ACTION_CELL_MASK: CELL_MASK,
   ACTION_CALL: CALL,
@@ -52,7 +52,7 @@ const {
   ACTION_MORE: MORE,
   ACTION_CELL_SHIFT: CELL_SHIFT,
   ACTION_SLOT_UNIT: SLOT_UNIT
-} = native
+} = require('../wire').wire
 
 // One active session in pipeline order. `codec` is set for this package's
 // native permessage-deflate, whose messages the pipeline hands straight to
@@ -468,7 +468,7 @@ class Pipeline {
    */
   _exec (action) {
     const kind = action & KIND_MASK
-    const dir = (action >>> DIR_SHIFT) & 1
+    const dir = (action >>> DIR_SHIFT) & DIR_MASK
     const cell = (action >>> CELL_SHIFT) & CELL_MASK
     const slot = Math.floor(action / SLOT_UNIT)
     switch (kind) {
