@@ -94,20 +94,14 @@ export declare function containerPlanResponse(id: number, header: string): strin
 export declare function containerReserve(id: number, index: number): number
 
 /**
- * The server's side of a negotiation in one call, for a container whose
- * only registered extension is this package's deflate with configuration
- * `config` (see `Container::respond_deflate`). Returns the response, or
- * ERROR_INVALID_HEADER, or NEGOTIATED_NOTHING.
+ * The first negotiation of a server whose only extension (`name`, `rsv`)
+ * is this package's deflate, in one call that makes no state (see
+ * `Container::respond_deflate`): on success sets `accepted[0]` to the
+ * accepted parameters packed in one number, for `containerNewAccepted`,
+ * and returns the response; otherwise ERROR_INVALID_HEADER or
+ * NEGOTIATED_NOTHING.
  */
-export declare function containerRespondDeflate(id: number, header: string, config: number, maxLength?: number | undefined | null): number | string
-
-/**
- * A first one-call negotiation that makes no state (see
- * `Container::respond_deflate_later`): on success sets `accepted[0]` to
- * the accepted parameters packed in one number, for
- * `containerNewAccepted`, and returns the response.
- */
-export declare function containerRespondDeflateLater(name: string, rsv: number, accepted: unknown[], header: string, config: number): number | string
+export declare function containerRespondDeflate(name: string, rsv: number, accepted: unknown[], header: string, config: number): number | string
 
 /**
  * Sets up the pipeline with the given extensions in pipeline order and

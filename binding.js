@@ -851,7 +851,6 @@ module.exports.containerNext = nativeBinding.containerNext
 module.exports.containerPlanResponse = nativeBinding.containerPlanResponse
 module.exports.containerReserve = nativeBinding.containerReserve
 module.exports.containerRespondDeflate = nativeBinding.containerRespondDeflate
-module.exports.containerRespondDeflateLater = nativeBinding.containerRespondDeflateLater
 module.exports.containerSetPipeline = nativeBinding.containerSetPipeline
 module.exports.containerSubmit = nativeBinding.containerSubmit
 module.exports.containerTakeSession = nativeBinding.containerTakeSession

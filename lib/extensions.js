@@ -61,7 +61,7 @@ function rsvBit (value, bit) {
   return value ? 1 << (bit - 1) : 0
 }
 
-// Where containerRespondDeflateLater puts the accepted parameters, packed in
+// Where containerRespondDeflate puts the accepted parameters, packed in
 // one number (see _respondDeflate).
 const ACCEPTED = [0]
 
@@ -228,7 +228,10 @@ class Extensions {
       this._setPipeline([], [])
       return null
     }
-    if (this._extensions.length === 1) {
+    // A first negotiation of a server whose only extension is this
+    // package's deflate: one native call (see _respondDeflate). Any other
+    // (a second negotiation, other extensions) goes step by step.
+    if (this._extensions.length === 1 && this._container === null && this._laterAccepted < 0) {
       const config = nativeConfig(this._extensions[0])
       if (config !== null) return this._respondDeflate(header, config)
     }
@@ -265,40 +268,33 @@ class Extensions {
     return response.length > 0 ? response.join(', ') : null
   }
 
-  // generateResponse when the only registered extension is this package's
-  // deflate: the whole negotiation is one native call (see
-  // containerRespondDeflate in src/lib.rs), with the same outcome as the steps
-  // above, and frames may carry the extension's RSV bits. The native state
-  // holds the session until its first message (heldCell); a first
-  // negotiation defers even the state, so that a connection closed before
-  // any message costs one native call and nothing to free.
+  // The first generateResponse of a server whose only registered extension
+  // is this package's deflate: the whole negotiation is one native call
+  // (containerRespondDeflate; the rules are Container::respond_deflate in
+  // core/src/container.rs), which makes no native state. It answers with the
+  // response and the accepted parameters packed in one number; the state
+  // (RSV bits taken, the session held for the first message, heldCell) is
+  // made from that number when first needed (_native), so a connection
+  // closed before any message costs one native call and nothing to free.
   /**
    * @param {string | null | undefined} header
    * @param {DeflateExtension} config
    * @returns {string | null}
    */
   _respondDeflate (header, config) {
-    const text = headerText(header)
     const number = configNumber(config)
-    const maxLength = maxLengthOf(this._options)
-    if (this._container === null && this._laterAccepted < 0) {
-      // A first negotiation makes no native state (containerRespondDeflateLater):
-      // _native makes it from the accepted parameters when first needed.
-      const response = native.containerRespondDeflateLater(this._names[0], this._firstRsv, ACCEPTED, text, number)
-      if (typeof response !== 'string') return this._noResponse(header, response)
-      this._laterAccepted = ACCEPTED[0]
-      this._laterConfig = number
-      this._laterMaxLength = maxLength
-      this._setRsv(this._firstRsv)
-      this._pipeline.setup(null, [heldCell(this._extensions[0])])
-      return response
-    }
-    const response = native.containerRespondDeflate(this._native(), text, number, maxLength)
+    const response = native.containerRespondDeflate(this._names[0], this._firstRsv, ACCEPTED, headerText(header), number)
     if (typeof response !== 'string') return this._noResponse(header, response)
+    // _native makes the state from the accepted parameters when first
+    // needed.
+    this._laterAccepted = ACCEPTED[0]
+    this._laterConfig = number
+    this._laterMaxLength = maxLengthOf(this._options)
     this._setRsv(this._firstRsv)
-    this._pipeline.setup(this._container, [heldCell(this._extensions[0])])
+    this._pipeline.setup(null, [heldCell(this._extensions[0])])
     return response
   }
+
 
   // An invalid header (ERROR_INVALID_HEADER) throws; with nothing
   // negotiated (0) messages pass through.

@@ -213,38 +213,14 @@ fn config_error() -> Error {
     Error::from_reason("no such permessage-deflate configuration")
 }
 
-/// The server's side of a negotiation in one call, for a container whose
-/// only registered extension is this package's deflate with configuration
-/// `config` (see `Container::respond_deflate`). Returns the response, or
-/// ERROR_INVALID_HEADER, or NEGOTIATED_NOTHING.
+/// The first negotiation of a server whose only extension (`name`, `rsv`)
+/// is this package's deflate, in one call that makes no state (see
+/// `Container::respond_deflate`): on success sets `accepted[0]` to the
+/// accepted parameters packed in one number, for `containerNewAccepted`,
+/// and returns the response; otherwise ERROR_INVALID_HEADER or
+/// NEGOTIATED_NOTHING.
 #[napi(catch_unwind, js_name = "containerRespondDeflate")]
 pub fn container_respond_deflate(
-    id: u32,
-    header: String,
-    config: u32,
-    max_length: Option<f64>,
-) -> Result<Either<i32, String>> {
-    let max_len = deflate_binding::max_len(max_length);
-    state::with(|s| {
-        let config = s.configs.get(config).ok_or_else(config_error)?;
-        let container = s
-            .containers
-            .get_mut(id)
-            .ok_or_else(|| Error::from_reason("no such container"))?;
-        let answer = container.respond_deflate(&header, config, max_len);
-        Ok(match (negotiated(&answer), answer) {
-            (_, Negotiation::Accepted((), line)) => Either::B(line),
-            (code, _) => Either::A(code.unwrap_or(wire::ERROR_INVALID_HEADER)),
-        })
-    })
-}
-
-/// A first one-call negotiation that makes no state (see
-/// `Container::respond_deflate_later`): on success sets `accepted[0]` to
-/// the accepted parameters packed in one number, for
-/// `containerNewAccepted`, and returns the response.
-#[napi(catch_unwind, js_name = "containerRespondDeflateLater")]
-pub fn container_respond_deflate_later(
     name: String,
     rsv: u32,
     mut accepted: Array,
@@ -253,7 +229,7 @@ pub fn container_respond_deflate_later(
 ) -> Result<Either<i32, String>> {
     let answer = state::with(|s| {
         let config = s.configs.get(config).ok_or_else(config_error)?;
-        Ok(Container::respond_deflate_later(name, rsv, &header, config))
+        Ok(Container::respond_deflate(name, rsv, &header, config))
     })?;
     match answer {
         Negotiation::Accepted(packed, line) => {

@@ -104,12 +104,14 @@ impl Container {
         container
     }
 
-    /// The first negotiation of a server whose only extension (`name`,
-    /// `rsv`) is this package's deflate, made without any state: the
+    /// The server's side of a first negotiation in one call, for a server
+    /// whose only extension (`name`, `rsv`) is this package's deflate with
+    /// configuration `config`, made without any state: parses the offers,
+    /// accepts the first acceptable one, and returns the
     /// response line, and the accepted parameters packed in one number
     /// ([`Accepted::pack`]) for [`Container::accepted`] to make the state
     /// from when it is first needed.
-    pub fn respond_deflate_later(
+    pub fn respond_deflate(
         name: String,
         rsv: u32,
         header: &str,
@@ -125,7 +127,7 @@ impl Container {
         }
     }
 
-    /// The state [`Container::respond_deflate_later`] deferred, from the
+    /// The state [`Container::respond_deflate`] deferred, from the
     /// parameters it packed: the RSV bits taken, a one-cell pipeline and the
     /// session held for the first message. `None` for a number that is not
     /// a packed set of parameters.
@@ -192,29 +194,6 @@ impl Container {
         self.pipeline = Pipeline::new(active.len());
         self.held = None;
         self.registry.allowed_rsv(active)
-    }
-
-    /// The server's side of a negotiation in one call, for a container
-    /// whose only registered extension (index 0) is this package's deflate:
-    /// parses the offers, takes the extension's RSV bits, holds the session
-    /// for the first acceptable offer and sets up a one-cell pipeline. With
-    /// nothing accepted (or an invalid header) the pipeline is empty.
-    pub fn respond_deflate(
-        &mut self,
-        header: &str,
-        config: &DeflateConfig,
-        max_len: Option<usize>,
-    ) -> Negotiation<()> {
-        self.pipeline = Pipeline::new(0);
-        self.held = None;
-        match accept_deflate(&self.registry, header, config) {
-            Negotiation::Accepted((index, accepted), line) => {
-                self.hold_deflate(index, accepted, config, max_len);
-                Negotiation::Accepted((), line)
-            }
-            Negotiation::InvalidHeader => Negotiation::InvalidHeader,
-            Negotiation::Nothing => Negotiation::Nothing,
-        }
     }
 
     fn hold_deflate(
@@ -308,8 +287,19 @@ mod tests {
     use crate::wire::unpack;
     use Direction::{Incoming, Outgoing};
 
-    fn deflate(name: &str) -> Container {
-        Container::with_first(name.into(), 1)
+    /// The state of a server that negotiated permessage-deflate in one call.
+    fn held() -> Container {
+        let config = DeflateConfig::default();
+        let answer = Container::respond_deflate(
+            "permessage-deflate".into(),
+            1,
+            "permessage-deflate",
+            &config,
+        );
+        let Negotiation::Accepted(packed, _) = answer else {
+            panic!("permessage-deflate is accepted");
+        };
+        Container::accepted("permessage-deflate".into(), 1, packed, &config, None).unwrap()
     }
 
     fn kinds(container: &mut Container, first: f64) -> Vec<(u32, u32, u32, u32)> {
@@ -361,28 +351,19 @@ mod tests {
             (",,", Some(wire::ERROR_INVALID_HEADER), None),
         ];
         for &(header, code, line) in cases {
-            let mut now = deflate("permessage-deflate");
-            let answer = now.respond_deflate(header, &config, None);
+            let answer =
+                Container::respond_deflate("permessage-deflate".into(), 1, header, &config);
             assert_eq!(answer.code(), code, "{header}");
-            assert_eq!(now.holds_session(), code.is_none(), "{header}");
-            let later =
-                Container::respond_deflate_later("permessage-deflate".into(), 1, header, &config);
-            assert_eq!(later.code(), code, "{header}");
-            match (answer, later) {
-                (Negotiation::Accepted((), a), Negotiation::Accepted(packed, b)) => {
-                    assert_eq!(a, b, "{header}");
-                    assert!(a.starts_with(line.unwrap()), "{header}: {a}");
-                    let made =
-                        Container::accepted("permessage-deflate".into(), 1, packed, &config, None)
-                            .expect("the packed parameters read back");
-                    assert!(made.holds_session());
-                    // Both ways, the RSV1 bit is taken: a second extension
-                    // wanting it conflicts.
-                    let mut made = made;
-                    let other = made.add("x".into(), 1).unwrap();
-                    assert_eq!(made.conflict(other), 1);
-                }
-                (a, b) => assert_eq!(a.code(), b.code(), "{header}"),
+            if let Negotiation::Accepted(packed, response) = answer {
+                assert!(response.starts_with(line.unwrap()), "{header}: {response}");
+                let mut made =
+                    Container::accepted("permessage-deflate".into(), 1, packed, &config, None)
+                        .expect("the packed parameters read back");
+                assert!(made.holds_session());
+                // The RSV1 bit is taken: a second extension wanting it
+                // conflicts.
+                let other = made.add("x".into(), 1).unwrap();
+                assert_eq!(made.conflict(other), 1);
             }
         }
         assert!(Container::accepted("p".into(), 1, u32::MAX, &config, None).is_none());
@@ -407,11 +388,7 @@ mod tests {
 
     #[test]
     fn a_held_session_closes_natively_and_javascript_sees_only_closed() {
-        let mut c = deflate("permessage-deflate");
-        assert!(c
-            .respond_deflate("permessage-deflate", &DeflateConfig::default(), None)
-            .code()
-            .is_none());
+        let mut c = held();
         assert!(c.holds_session());
         let first = c.close(9, true);
         assert_eq!(kinds(&mut c, first), [(wire::ACTION_CLOSED, 0, 0, 9)]);
@@ -420,8 +397,7 @@ mod tests {
 
     #[test]
     fn a_taken_session_closes_through_javascript() {
-        let mut c = deflate("permessage-deflate");
-        c.respond_deflate("permessage-deflate", &DeflateConfig::default(), None);
+        let mut c = held();
         let session = c.take_session();
         assert!(session.is_some());
         assert!(c.take_session().is_none());
