@@ -457,4 +457,175 @@ mod tests {
         );
         assert_eq!(c.submit(Incoming, 8, true), wire::SUBMIT_REFUSED);
     }
+
+    /// What a random sequence of driver calls must come to, checked against
+    /// a simple model of the pipeline: every message submitted before the
+    /// close is delivered, failed or dropped exactly once; each direction
+    /// delivers in the order it was given; nothing is delivered behind an
+    /// error; sessions are called along the route, each message once per
+    /// cell, never after their close; every cell closes once, and the
+    /// closed action comes last.
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::{BTreeMap, BTreeSet};
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Submit(bool),
+            Complete(usize, bool),
+            Close,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => any::<bool>().prop_map(Op::Submit),
+                6 => (any::<usize>(), prop::bool::weighted(0.1)).prop_map(|(i, e)| Op::Complete(i, e)),
+                1 => Just(Op::Close),
+            ]
+        }
+
+        #[derive(Default)]
+        struct World {
+            cells: usize,
+            next_slot: u32,
+            /// Calls the sessions have not answered: (cell, dir, slot).
+            outstanding: Vec<(usize, u32, u32)>,
+            /// Slot -> direction and submission number, for messages taken.
+            submitted: BTreeMap<u32, (u32, usize)>,
+            ended: BTreeMap<u32, u32>,
+            delivered: [Vec<(usize, bool)>; 2],
+            called: BTreeSet<(u32, usize)>,
+            closed_cells: Vec<usize>,
+            closed_tickets: Vec<u32>,
+            closing: bool,
+            stopped: [bool; 2],
+        }
+
+        impl World {
+            fn drain(&mut self, c: &mut Container, first: f64) {
+                let mut action = first;
+                while action > wire::ACTION_NONE {
+                    let (kind, dir, more, cell, slot) = unpack(action);
+                    let cell = cell as usize;
+                    assert!(self.closed_tickets.is_empty(), "nothing after closed");
+                    match kind {
+                        wire::ACTION_CALL => {
+                            assert!(!self.closed_cells.contains(&cell), "call after close");
+                            assert!(self.called.insert((slot, cell)), "called twice");
+                            // The route: outgoing 0..n, incoming n-1..0.
+                            let before = if dir == wire::DIR_OUTGOING {
+                                (0..cell).collect::<Vec<_>>()
+                            } else {
+                                (cell + 1..self.cells).collect()
+                            };
+                            for earlier in before {
+                                assert!(self.called.contains(&(slot, earlier)), "route");
+                            }
+                            self.outstanding.push((cell, dir, slot));
+                        }
+                        wire::ACTION_PREFIX => {
+                            // The error is on its way out: its direction
+                            // takes no more messages.
+                            let (d, _) = self.submitted[&slot];
+                            self.stopped[d as usize] = true;
+                        }
+                        wire::ACTION_DELIVER | wire::ACTION_DELIVER_ERROR | wire::ACTION_DROP => {
+                            assert_eq!(self.ended.insert(slot, kind), None, "ended twice");
+                            let (d, n) = self.submitted[&slot];
+                            assert_eq!(d, dir);
+                            if kind != wire::ACTION_DROP {
+                                self.delivered[dir as usize]
+                                    .push((n, kind == wire::ACTION_DELIVER_ERROR));
+                            }
+                        }
+                        wire::ACTION_CLOSE_SESSION => {
+                            assert!(!self.closed_cells.contains(&cell), "closed twice");
+                            self.closed_cells.push(cell);
+                        }
+                        wire::ACTION_CLOSED => {
+                            assert_eq!(self.closed_cells.len(), self.cells);
+                            self.closed_tickets.push(slot);
+                        }
+                        other => panic!("unknown action {other}"),
+                    }
+                    action = if more {
+                        c.next_action()
+                    } else {
+                        wire::ACTION_NONE
+                    };
+                }
+            }
+
+            fn apply(&mut self, c: &mut Container, op: &Op) {
+                match *op {
+                    Op::Submit(incoming) => {
+                        let dir = if incoming { Incoming } else { Outgoing };
+                        let slot = self.next_slot;
+                        self.next_slot += 1;
+                        let first = c.submit(dir, slot, true);
+                        let open = !self.closing && !self.stopped[dir as usize];
+                        if first == wire::SUBMIT_REFUSED {
+                            assert!(!open, "refused while open");
+                            return;
+                        }
+                        assert!(open, "taken while stopped");
+                        let n = self.submitted.len();
+                        self.submitted.insert(slot, (dir as u32, n));
+                        self.drain(c, first);
+                    }
+                    Op::Complete(pick, error) => {
+                        if self.outstanding.is_empty() {
+                            return;
+                        }
+                        let (cell, dir, slot) =
+                            self.outstanding.remove(pick % self.outstanding.len());
+                        let dir = wire::direction(dir).unwrap();
+                        let next = c.complete(cell, dir, slot, error, true);
+                        self.drain(c, next);
+                    }
+                    Op::Close => {
+                        if !self.closing {
+                            self.closing = true;
+                            let first = c.close(7, true);
+                            self.drain(c, first);
+                        }
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn random_driver_calls_keep_the_model(
+                cells in 1usize..4,
+                ops in prop::collection::vec(op(), 0..60),
+            ) {
+                let mut c = Container::with_first("a".into(), 0);
+                for i in 1..cells {
+                    c.add(format!("x{i}"), 0).unwrap();
+                }
+                c.set_pipeline(&(0..cells).collect::<Vec<_>>());
+                let mut world = World { cells, ..World::default() };
+                for op in &ops {
+                    world.apply(&mut c, op);
+                }
+                // The end: close, and every session answers what it has.
+                world.apply(&mut c, &Op::Close);
+                while !world.outstanding.is_empty() {
+                    world.apply(&mut c, &Op::Complete(0, false));
+                }
+                prop_assert_eq!(world.ended.len(), world.submitted.len());
+                for dir in 0..2 {
+                    let got = &world.delivered[dir];
+                    prop_assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "order {:?}", got);
+                    if let Some(i) = got.iter().position(|&(_, error)| error) {
+                        prop_assert!(got[i + 1..].iter().all(|&(_, error)| error), "after an error {:?}", got);
+                    }
+                }
+                prop_assert_eq!(world.closed_cells.len(), cells);
+                prop_assert_eq!(world.closed_tickets, vec![7]);
+            }
+        }
+    }
 }
