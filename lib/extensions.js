@@ -295,7 +295,6 @@ class Extensions {
     return response
   }
 
-
   // An invalid header (ERROR_INVALID_HEADER) throws; with nothing
   // negotiated (0) messages pass through.
   /**

@@ -181,10 +181,13 @@ impl Pipeline {
     /// Takes over a message that the binding has already passed through the
     /// cells before `cell` while the direction was idle, and that `cell`'s
     /// session is processing now. Afterwards it is as if it had been
-    /// submitted. Returns false when the direction is stopped or not idle,
-    /// where the binding must not have run it ahead.
+    /// submitted. A message the core cannot take (its direction stopped
+    /// meanwhile, or a cell that does not exist) is dropped, as a submit to
+    /// a stopped direction is: a [`Action::Drop`] releases it, and the
+    /// session's answer for it is ignored. Returns whether it was taken.
     pub fn adopt(&mut self, dir: Direction, slot: u32, cell: usize) -> bool {
-        if self.stopped[dir as usize] || cell >= self.cells.len() || !self.idle(dir) {
+        if self.stopped[dir as usize] || cell >= self.cells.len() {
+            self.actions.push_back(Action::Drop { dir, slot });
             return false;
         }
         let rest: Vec<usize> = self.route(dir).skip_while(|&i| i != cell).collect();
@@ -250,6 +253,13 @@ impl Pipeline {
         if error {
             record.error = true;
             functor.stop();
+            // Like the original's stopped Functor, the session sees no
+            // message of this direction after the one it failed: calls
+            // asked for but not yet taken are withdrawn (those messages are
+            // dropped when the error leaves the cell).
+            self.actions.retain(
+                |a| !matches!(*a, Action::Call { cell: c, dir: d, .. } if c == cell && d == dir),
+            );
         }
         self.flush(cell, dir);
         true
@@ -685,13 +695,56 @@ mod tests {
     }
 
     #[test]
-    fn adopt_refuses_when_not_idle_or_stopped() {
+    fn a_message_adopted_into_a_stopped_direction_is_dropped_not_lost() {
         let mut p = Pipeline::new(2);
-        p.submit(Incoming, 0);
-        assert!(!p.adopt(Incoming, 1, 0));
         assert!(p.adopt(Outgoing, 1, 0));
         p.close(0);
-        assert!(!p.adopt(Outgoing, 2, 0));
+        drain(&mut p);
+        assert!(!p.adopt(Incoming, 2, 1));
+        assert_eq!(
+            drain(&mut p),
+            [Drop {
+                dir: Incoming,
+                slot: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn a_failed_session_is_not_called_for_the_messages_queued_behind() {
+        let mut p = Pipeline::new(2);
+        for slot in 0..3 {
+            p.submit(Outgoing, slot);
+        }
+        // Cell 0 was asked for all three; it fails the first before the
+        // binding took the other two calls.
+        assert_eq!(
+            p.next_action(),
+            Some(Call {
+                cell: 0,
+                dir: Outgoing,
+                slot: 0
+            })
+        );
+        p.complete(0, Outgoing, 0, true);
+        let actions = drain(&mut p);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Call { cell: 0, .. })),
+            "{actions:?}"
+        );
+        assert!(actions.contains(&Drop {
+            dir: Outgoing,
+            slot: 1
+        }));
+        assert!(actions.contains(&Drop {
+            dir: Outgoing,
+            slot: 2
+        }));
+        assert!(actions.contains(&Deliver {
+            dir: Outgoing,
+            slot: 0,
+            error: true
+        }));
     }
 
     #[test]
@@ -699,7 +752,14 @@ mod tests {
         let mut p = Pipeline::new(1);
         assert!(!p.complete(9, Outgoing, 0, false));
         assert!(!p.complete(0, Outgoing, 0, false));
-        assert!(!p.adopt(Outgoing, 0, 4));
         assert_eq!(drain(&mut p), []);
+        assert!(!p.adopt(Outgoing, 0, 4));
+        assert_eq!(
+            drain(&mut p),
+            [Drop {
+                dir: Outgoing,
+                slot: 0
+            }]
+        );
     }
 }

@@ -105,16 +105,12 @@ class Pipeline {
     // exist wherever the core names them; the type casts below say so.)
     // A connection's container is made per handshake, so what only some
     // connections need is made when first needed: the message slots with
-    // the first message the core keeps, the failure flags at the first
-    // failure, the close callbacks at the first close.
+    // the first message the core keeps, the close callbacks at the first
+    // close.
     /** @type {number | null} */
     this._container = null
     /** @type {Cell[] | null} */
     this._cells = null
-    // Per direction, the cells whose session has failed a message (see
-    // _exec); made at the first failure.
-    /** @type {boolean[][] | null} */
-    this._failed = null
     this._closed = false
     this._stopped = [false, false]
     this._inflight = [0, 0]
@@ -155,7 +151,6 @@ class Pipeline {
     this._container = container
     this._cells = cells
     this._stopped[OUTGOING] = this._stopped[INCOMING] = this._closed
-    this._failed = null
     this._inflight[OUTGOING] = this._inflight[INCOMING] = 0
     this._chains[OUTGOING] = this._chains[INCOMING] = null
   }
@@ -358,10 +353,9 @@ class Pipeline {
     this._chains[dir] = null
     const call = /** @type {Call} */ (chain.call)
     const entry = this._allocate(dir, chain.value, chain.callback, chain.context)
-    if (!native.containerAdopt(/** @type {number} */ (this._container), dir, entry.slot, call.cell)) {
-      this._release(entry)
-      throw new Error('websocket-extensions-rs: internal error: the core refused a message run ahead')
-    }
+    // A message the core cannot take is dropped by a DROP action, which the
+    // running loop, or the caller's next core call, carries out.
+    if (!native.containerAdopt(/** @type {number} */ (this._container), dir, entry.slot, call.cell)) this._continue(0)
     call.entry = entry
   }
 
@@ -418,10 +412,6 @@ class Pipeline {
     const entry = /** @type {Entry} */ (call.entry)
     if (/** @type {Entry[]} */ (this._entries)[entry.slot] !== entry) return 0
     const failed = !!call.error
-    if (failed) {
-      if (this._failed === null) this._failed = [[], []]
-      this._failed[call.dir][call.cell] = true
-    }
     entry.value = failed ? call.error : call.message
     return native.containerComplete(/** @type {number} */ (this._container), call.cell, call.dir, entry.slot, failed, take)
   }
@@ -473,10 +463,6 @@ class Pipeline {
     const slot = Math.floor(action / SLOT_UNIT)
     switch (kind) {
       case CALL: {
-        // A call the core asked for before the session failed an earlier
-        // message of that direction: the core drops the message, and the
-        // session, like the original's stopped Functor, never sees it.
-        if (this._failed !== null && this._failed[dir][cell] === true) return 0
         const entry = /** @type {Entry[]} */ (this._entries)[slot]
         const call = new Call(cell, dir, entry)
         this._invoke(call, entry.value)
