@@ -1,7 +1,8 @@
 //! The protocol core of `websocket-extensions-rs`, with no Node.js in it:
 //!
 //! - [`parser`]: the `Sec-WebSocket-Extensions` grammar and serializer;
-//! - [`registry`]: registered extensions, RSV bits, the original's errors;
+//! - [`registry`]: registered extensions and RSV bits (its failures are
+//!   values; lib/errors.js words them);
 //! - [`pipeline`]: the order-keeping message pipeline, as a state machine;
 //! - [`deflate`]: permessage-deflate (RFC 7692), down to one session
 //!   ([`deflate::session`]);
