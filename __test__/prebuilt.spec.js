@@ -28,7 +28,7 @@ const BUN_VERSION = '1.4.5'
 const DENO_VERSION = '2.9.6'
 // The unit specs that need nothing but the built addon (no network peers, browsers or
 // installs), run under each Node version.
-const UNIT_SPECS = ['parser', 'pipeline', 'container', 'deflate', 'driver', 'module', 'misbehaving', 'esm']
+const UNIT_SPECS = ['parser', 'pipeline', 'container', 'deflate', 'driver', 'module', 'misbehaving', 'esm', 'release', 'pool', 'exit']
 
 const platform = platformArchAbi()
 const platformPackage = `${pkg.name}-${platform}`
