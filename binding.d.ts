@@ -31,9 +31,11 @@ export declare function containerAdd(id: number, name: string, rsv: number): num
 
 /**
  * Takes over a message that JavaScript passed through the cells before
- * `cell` while the direction was idle.
+ * `cell` while the direction was idle; returns the status. A message the
+ * core cannot take is dropped by a DROP action, which the caller's next
+ * call takes.
  */
-export declare function containerAdopt(id: number, dir: number, slot: number, cell: number): boolean
+export declare function containerAdopt(id: number, dir: number, slot: number, cell: number): number
 
 /**
  * Stops both directions and asks every session to close once drained; the
@@ -41,7 +43,13 @@ export declare function containerAdopt(id: number, dir: number, slot: number, ce
  */
 export declare function containerClose(id: number, ticket: number, take: boolean): number
 
-/** A session called back. Returns the next action when `take`, else 0. */
+/**
+ * The answer to a close of a pipeline with no native state (never made,
+ * or closed and freed): the closed action with `ticket`.
+ */
+export declare function containerCloseWithoutState(ticket: number): number
+
+/** A session called back. Returns the next action when `take`. */
 export declare function containerComplete(id: number, cell: number, dir: number, slot: number, error: boolean, take: boolean): number
 
 /** Frees a configuration whose extension object was collected. */
@@ -78,7 +86,7 @@ export declare function containerNewAccepted(name: string, rsv: number, accepted
  */
 export declare function containerNewWith(name: string, rsv: number): number
 
-/** The next action, or 0 when there is none. */
+/** The next action, or the status when there is none. */
 export declare function containerNext(id: number): number
 
 /**
@@ -111,7 +119,8 @@ export declare function containerSetPipeline(id: number, active: Array<number>):
 
 /**
  * A message enters the pipeline: SUBMIT_REFUSED when the direction is
- * stopped, otherwise the first action when `take`, else 0.
+ * stopped, otherwise the first action when `take`, else the status (see
+ * core/src/wire.rs: every answer below is an action, or the status alone).
  */
 export declare function containerSubmit(id: number, dir: number, slot: number, take: boolean): number
 

@@ -839,6 +839,7 @@ module.exports.DeflateExtension = nativeBinding.DeflateExtension
 module.exports.containerAdd = nativeBinding.containerAdd
 module.exports.containerAdopt = nativeBinding.containerAdopt
 module.exports.containerClose = nativeBinding.containerClose
+module.exports.containerCloseWithoutState = nativeBinding.containerCloseWithoutState
 module.exports.containerComplete = nativeBinding.containerComplete
 module.exports.containerConfigFree = nativeBinding.containerConfigFree
 module.exports.containerConfigNew = nativeBinding.containerConfigNew

@@ -284,7 +284,8 @@ pub fn container_set_pipeline(id: u32, active: Vec<u32>) -> Result<u32> {
 }
 
 /// A message enters the pipeline: SUBMIT_REFUSED when the direction is
-/// stopped, otherwise the first action when `take`, else 0.
+/// stopped, otherwise the first action when `take`, else the status (see
+/// core/src/wire.rs: every answer below is an action, or the status alone).
 #[napi(catch_unwind, js_name = "containerSubmit")]
 pub fn container_submit(id: u32, dir: u32, slot: u32, take: bool) -> Result<f64> {
     let dir = direction(dir)?;
@@ -292,14 +293,26 @@ pub fn container_submit(id: u32, dir: u32, slot: u32, take: bool) -> Result<f64>
 }
 
 /// Takes over a message that JavaScript passed through the cells before
-/// `cell` while the direction was idle.
+/// `cell` while the direction was idle; returns the status. A message the
+/// core cannot take is dropped by a DROP action, which the caller's next
+/// call takes.
 #[napi(catch_unwind, js_name = "containerAdopt")]
-pub fn container_adopt(id: u32, dir: u32, slot: u32, cell: u32) -> Result<bool> {
+pub fn container_adopt(id: u32, dir: u32, slot: u32, cell: u32) -> Result<f64> {
     let dir = direction(dir)?;
-    with_container(id, |c| c.adopt(dir, slot, cell as usize))
+    with_container(id, |c| {
+        c.adopt(dir, slot, cell as usize);
+        wire::none(c.status())
+    })
 }
 
-/// A session called back. Returns the next action when `take`, else 0.
+/// The answer to a close of a pipeline with no native state (never made,
+/// or closed and freed): the closed action with `ticket`.
+#[napi(catch_unwind, js_name = "containerCloseWithoutState")]
+pub fn container_close_without_state(ticket: u32) -> f64 {
+    Container::close_without_state(ticket)
+}
+
+/// A session called back. Returns the next action when `take`.
 #[napi(catch_unwind, js_name = "containerComplete")]
 pub fn container_complete(
     id: u32,
@@ -313,7 +326,7 @@ pub fn container_complete(
     with_container(id, |c| c.complete(cell as usize, dir, slot, error, take))
 }
 
-/// The next action, or 0 when there is none.
+/// The next action, or the status when there is none.
 #[napi(catch_unwind, js_name = "containerNext")]
 pub fn container_next(id: u32) -> Result<f64> {
     with_container(id, Container::next_action)

@@ -219,9 +219,34 @@ impl Container {
         self.held.take()
     }
 
+    /// The pipeline's status as it crosses (see [`wire`]): per direction,
+    /// whether a message may run ahead, the direction being open and no
+    /// message of it in the pipeline.
+    pub fn status(&self) -> u32 {
+        let mut status = 0;
+        for (dir, bit) in [
+            (Direction::Outgoing, wire::STATUS_AHEAD_OUTGOING),
+            (Direction::Incoming, wire::STATUS_AHEAD_INCOMING),
+        ] {
+            if !self.pipeline.is_stopped(dir) && self.pipeline.idle(dir) {
+                status |= bit;
+            }
+        }
+        status
+    }
+
+    /// The answer to a close of a pipeline with no native state: one whose
+    /// state a one-call negotiation never made (its one session held
+    /// natively, never JavaScript's), or one already closed and freed.
+    /// Either way no session is left to close, so, as a pipeline with no
+    /// cells does, only the closed action with `ticket` follows.
+    pub fn close_without_state(ticket: u32) -> f64 {
+        Container::default().close(ticket, true)
+    }
+
     /// A message enters the pipeline: [`wire::SUBMIT_REFUSED`] when the
     /// direction is stopped; otherwise the first action when `take`, else
-    /// [`wire::ACTION_NONE`].
+    /// the status ([`wire::none`]).
     pub fn submit(&mut self, dir: Direction, slot: u32, take: bool) -> f64 {
         if !self.pipeline.submit(dir, slot) {
             return wire::SUBMIT_REFUSED;
@@ -255,14 +280,18 @@ impl Container {
         self.take(take)
     }
 
-    /// The next action, packed; [`wire::ACTION_NONE`] when none is left.
+    /// The next action, packed; the status alone ([`wire::none`]) when none
+    /// is left.
     pub fn next_action(&mut self) -> f64 {
         self.take(true)
     }
 
+    /// The next action when `take`, packed with the status as it will be
+    /// once it is carried out; otherwise, or when there is none, the status
+    /// alone ([`wire::none`]).
     fn take(&mut self, take: bool) -> f64 {
         if !take {
-            return wire::ACTION_NONE;
+            return wire::none(self.status());
         }
         loop {
             match self.pipeline.next_action() {
@@ -273,8 +302,11 @@ impl Container {
                         session.close();
                     }
                 }
-                Some(action) => return wire::pack(action, self.pipeline.has_actions()),
-                None => return wire::ACTION_NONE,
+                Some(action) => {
+                    let more = self.pipeline.has_actions();
+                    return wire::pack(action, more, self.status());
+                }
+                None => return wire::none(self.status()),
             }
         }
     }
@@ -306,7 +338,7 @@ mod tests {
         let mut out = Vec::new();
         let mut action = first;
         while action > wire::ACTION_NONE {
-            let (kind, dir, more, cell, slot) = unpack(action);
+            let (kind, dir, more, cell, _, slot) = unpack(action);
             out.push((kind, dir, cell, slot));
             action = if more {
                 container.next_action()
@@ -418,8 +450,10 @@ mod tests {
         c.set_pipeline(&[0, 1]);
         let first = c.submit(Outgoing, 5, true);
         assert_eq!(kinds(&mut c, first), [(wire::ACTION_CALL, 0, 0, 5)]);
-        // Taken later: nothing comes back now.
-        assert_eq!(c.submit(Incoming, 6, false), wire::ACTION_NONE);
+        // Taken later: only the status comes back now (the outgoing
+        // direction has a message in the pipeline, and now so has the
+        // incoming one).
+        assert_eq!(c.submit(Incoming, 6, false), wire::none(0));
         let first = c.next_action();
         assert_eq!(kinds(&mut c, first), [(wire::ACTION_CALL, 1, 1, 6)]);
         let next = c.complete(0, Outgoing, 5, false, true);
@@ -500,13 +534,23 @@ mod tests {
             closed_tickets: Vec<u32>,
             closing: bool,
             stopped: [bool; 2],
+            /// The status the core's last answer carried.
+            last_status: Option<u32>,
         }
 
         impl World {
             fn drain(&mut self, c: &mut Container, first: f64) {
+                if first <= wire::ACTION_NONE {
+                    self.last_status = Some((-first) as u32);
+                }
                 let mut action = first;
                 while action > wire::ACTION_NONE {
-                    let (kind, dir, more, cell, slot) = unpack(action);
+                    let (kind, dir, more, cell, status, slot) = unpack(action);
+                    if !more {
+                        // The status the last action carries is the one
+                        // the core has once it is carried out.
+                        self.last_status = Some(status);
+                    }
                     let cell = cell as usize;
                     assert!(self.closed_tickets.is_empty(), "nothing after closed");
                     match kind {
@@ -550,11 +594,35 @@ mod tests {
                         other => panic!("unknown action {other}"),
                     }
                     action = if more {
-                        c.next_action()
+                        let next = c.next_action();
+                        if next <= wire::ACTION_NONE {
+                            self.last_status = Some((-next) as u32);
+                        }
+                        next
                     } else {
                         wire::ACTION_NONE
                     };
                 }
+            }
+
+            /// What JavaScript may do once the answer is carried out: run a
+            /// message ahead in a direction that is open and has none in
+            /// the pipeline.
+            fn expected_status(&self) -> u32 {
+                let mut status = 0;
+                for (dir, bit) in [
+                    (wire::DIR_OUTGOING, wire::STATUS_AHEAD_OUTGOING),
+                    (wire::DIR_INCOMING, wire::STATUS_AHEAD_INCOMING),
+                ] {
+                    let busy = self
+                        .submitted
+                        .iter()
+                        .any(|(slot, &(d, _))| d == dir && !self.ended.contains_key(slot));
+                    if !self.closing && !self.stopped[dir as usize] && !busy {
+                        status |= bit;
+                    }
+                }
+                status
             }
 
             fn apply(&mut self, c: &mut Container, op: &Op) {
@@ -608,7 +676,11 @@ mod tests {
                 c.set_pipeline(&(0..cells).collect::<Vec<_>>());
                 let mut world = World { cells, ..World::default() };
                 for op in &ops {
+                    world.last_status = None;
                     world.apply(&mut c, op);
+                    if let Some(status) = world.last_status {
+                        prop_assert_eq!(status, world.expected_status(), "after {:?}", op);
+                    }
                 }
                 // The end: close, and every session answers what it has.
                 world.apply(&mut c, &Op::Close);

@@ -204,6 +204,12 @@ impl Pipeline {
         true
     }
 
+    /// Whether the direction takes no more messages (closed, or stopped by
+    /// an error).
+    pub fn is_stopped(&self, dir: Direction) -> bool {
+        self.stopped[dir as usize]
+    }
+
     /// Whether no message is queued in any cell in this direction.
     pub fn idle(&self, dir: Direction) -> bool {
         self.cells

@@ -31,8 +31,17 @@ pub const DIR_INCOMING: u32 = Direction::Incoming as u32;
 
 // Actions cross packed in one double, so that taking one costs a single
 // call with no object made: bits 0-2 kind, bit 3 direction, bit 4 "more
-// actions are queued", bits 5-20 cell, and the slot (or close ticket) from
-// bit 21 up.
+// actions are queued", bits 5-20 cell, bits 21-22 the pipeline's status,
+// and the slot (or close ticket) from bit 23 up (below 2^30).
+//
+// The status says, per direction, whether a message may run ahead: the
+// direction is open and no message of it is in the pipeline. JavaScript
+// passes such a message from session to session itself, with no native
+// call, and hands it to the core (adopt) the moment that stops being
+// simple. It keeps no state of its own for that: every answer of the core
+// carries the status as it is once that answer's actions are carried out,
+// in the last action (`more` clear), or in place of an action (see
+// [`none`]).
 
 /// Action kind: call a session's process method.
 pub const ACTION_CALL: u32 = 1;
@@ -60,12 +69,27 @@ pub const ACTION_MORE: u32 = 16;
 pub const ACTION_CELL_SHIFT: u32 = 5;
 /// Mask of the cell's bits, once shifted down.
 pub const ACTION_CELL_MASK: u32 = 0xffff;
-/// The slot is the packed value divided by this (2^21).
-pub const ACTION_SLOT_UNIT: u32 = 2_097_152;
-/// No action is waiting.
+/// Shift of the status bits.
+pub const ACTION_STATUS_SHIFT: u32 = 21;
+/// Mask of the status bits, once shifted down.
+pub const STATUS_MASK: u32 = 3;
+/// Status bit: an outgoing message may run ahead.
+pub const STATUS_AHEAD_OUTGOING: u32 = 1 << DIR_OUTGOING;
+/// Status bit: an incoming message may run ahead.
+pub const STATUS_AHEAD_INCOMING: u32 = 1 << DIR_INCOMING;
+/// The status of a pipeline no message has entered and that has not
+/// closed, including one whose native state is not made yet.
+pub const STATUS_NEW: u32 = STATUS_AHEAD_OUTGOING | STATUS_AHEAD_INCOMING;
+/// The slot is the packed value divided by this (2^23).
+pub const ACTION_SLOT_UNIT: u32 = 8_388_608;
+/// Slots and tickets must stay below this (2^30), so that a packed action
+/// stays an exact integer in a double.
+pub const SLOT_LIMIT: u32 = 1 << 30;
+/// No action is waiting and no direction may run ahead ([`none`] of 0).
 pub const ACTION_NONE: f64 = 0.0;
-/// A message submitted to a stopped direction was refused.
-pub const SUBMIT_REFUSED: f64 = -1.0;
+/// A message submitted to a stopped direction was refused (below every
+/// [`none`]).
+pub const SUBMIT_REFUSED: f64 = -4.0;
 
 /// Codec result: the message went to a worker; its result comes later.
 pub const CODEC_PENDING: i32 = 0;
@@ -109,7 +133,13 @@ pub const CONSTANTS: &[(&str, f64)] = &[
     ("ACTION_MORE", ACTION_MORE as f64),
     ("ACTION_CELL_SHIFT", ACTION_CELL_SHIFT as f64),
     ("ACTION_CELL_MASK", ACTION_CELL_MASK as f64),
+    ("ACTION_STATUS_SHIFT", ACTION_STATUS_SHIFT as f64),
+    ("STATUS_MASK", STATUS_MASK as f64),
+    ("STATUS_AHEAD_OUTGOING", STATUS_AHEAD_OUTGOING as f64),
+    ("STATUS_AHEAD_INCOMING", STATUS_AHEAD_INCOMING as f64),
+    ("STATUS_NEW", STATUS_NEW as f64),
     ("ACTION_SLOT_UNIT", ACTION_SLOT_UNIT as f64),
+    ("SLOT_LIMIT", SLOT_LIMIT as f64),
     ("ACTION_NONE", ACTION_NONE),
     ("SUBMIT_REFUSED", SUBMIT_REFUSED),
     ("CODEC_PENDING", CODEC_PENDING as f64),
@@ -126,8 +156,14 @@ pub fn direction(dir: u32) -> Option<Direction> {
     Direction::from_index(dir)
 }
 
-/// `action` packed for JavaScript; `more` when others are queued behind it.
-pub fn pack(action: Action, more: bool) -> f64 {
+/// The answer "no action" with the pipeline's `status`: 0 down to -3.
+pub fn none(status: u32) -> f64 {
+    -f64::from(status & STATUS_MASK)
+}
+
+/// `action` packed for JavaScript; `more` when others are queued behind
+/// it; `status` the pipeline's (see above).
+pub fn pack(action: Action, more: bool, status: u32) -> f64 {
     let (kind, dir, cell, slot) = match action {
         Action::Call { cell, dir, slot } => (ACTION_CALL, dir, cell, slot),
         Action::Prefix { cell, slot } => (ACTION_PREFIX, Direction::Outgoing, cell, slot),
@@ -148,13 +184,14 @@ pub fn pack(action: Action, more: bool) -> f64 {
     let low = kind
         | (dir as u32 & ACTION_DIR_MASK) << ACTION_DIR_SHIFT
         | if more { ACTION_MORE } else { 0 }
-        | ((cell as u32) & ACTION_CELL_MASK) << ACTION_CELL_SHIFT;
-    f64::from(low) + f64::from(ACTION_SLOT_UNIT) * f64::from(slot)
+        | ((cell as u32) & ACTION_CELL_MASK) << ACTION_CELL_SHIFT
+        | (status & STATUS_MASK) << ACTION_STATUS_SHIFT;
+    f64::from(low) + f64::from(ACTION_SLOT_UNIT) * f64::from(slot % SLOT_LIMIT)
 }
 
 /// A packed action read back as JavaScript reads it: the kind, the
-/// direction's number, the more bit, the cell and the slot.
-pub fn unpack(packed: f64) -> (u32, u32, bool, u32, u32) {
+/// direction's number, the more bit, the cell, the status and the slot.
+pub fn unpack(packed: f64) -> (u32, u32, bool, u32, u32, u32) {
     let slot = (packed / f64::from(ACTION_SLOT_UNIT)).floor();
     let low = (packed - slot * f64::from(ACTION_SLOT_UNIT)) as u32;
     (
@@ -162,6 +199,7 @@ pub fn unpack(packed: f64) -> (u32, u32, bool, u32, u32) {
         (low >> ACTION_DIR_SHIFT) & ACTION_DIR_MASK,
         low & ACTION_MORE != 0,
         (low >> ACTION_CELL_SHIFT) & ACTION_CELL_MASK,
+        (low >> ACTION_STATUS_SHIFT) & STATUS_MASK,
         slot as u32,
     )
 }
@@ -213,18 +251,30 @@ mod tests {
                 (ACTION_CLOSE_SESSION, DIR_OUTGOING, 0xffff, 0),
             ),
             (
-                Action::Closed { ticket: u32::MAX },
-                (ACTION_CLOSED, DIR_OUTGOING, 0, u32::MAX),
+                Action::Closed {
+                    ticket: SLOT_LIMIT - 1,
+                },
+                (ACTION_CLOSED, DIR_OUTGOING, 0, SLOT_LIMIT - 1),
             ),
         ];
         for (action, (kind, dir, cell, slot)) in actions {
+            let slot = slot % SLOT_LIMIT;
             for more in [false, true] {
-                let packed = pack(action, more);
-                assert!(packed > ACTION_NONE, "{action:?}");
-                // Exact in a double: below 2^53.
-                assert!(packed < 9_007_199_254_740_992.0);
-                assert_eq!(unpack(packed), (kind, dir, more, cell, slot), "{action:?}");
+                for status in 0..=STATUS_MASK {
+                    let packed = pack(action, more, status);
+                    assert!(packed > ACTION_NONE, "{action:?}");
+                    // Exact in a double: below 2^53.
+                    assert!(packed < 9_007_199_254_740_992.0);
+                    assert_eq!(
+                        unpack(packed),
+                        (kind, dir, more, cell, status, slot),
+                        "{action:?}"
+                    );
+                }
             }
+        }
+        for status in 0..=STATUS_MASK {
+            assert!(none(status) <= ACTION_NONE && none(status) > SUBMIT_REFUSED);
         }
     }
 

@@ -51,8 +51,18 @@ const {
   ACTION_DIR_SHIFT: DIR_SHIFT,
   ACTION_MORE: MORE,
   ACTION_CELL_SHIFT: CELL_SHIFT,
-  ACTION_SLOT_UNIT: SLOT_UNIT
+  ACTION_SLOT_UNIT: SLOT_UNIT,
+  ACTION_STATUS_SHIFT: STATUS_SHIFT,
+  STATUS_MASK,
+  STATUS_AHEAD_OUTGOING,
+  STATUS_AHEAD_INCOMING,
+  STATUS_NEW
 } = require('../wire').wire
+
+// By direction, the status bit that lets a message of it run ahead.
+const AHEAD = [0, 0]
+AHEAD[OUTGOING] = STATUS_AHEAD_OUTGOING
+AHEAD[INCOMING] = STATUS_AHEAD_INCOMING
 
 // One active session in pipeline order. `codec` is set for this package's
 // native permessage-deflate, whose messages the pipeline hands straight to
@@ -112,8 +122,12 @@ class Pipeline {
     /** @type {Cell[] | null} */
     this._cells = null
     this._closed = false
-    this._stopped = [false, false]
-    this._inflight = [0, 0]
+    // The core's status as its last answer gave it (core/src/wire.rs): per
+    // direction, whether a message may run ahead (the direction is open and
+    // has no message in the pipeline). Read only between drains, when the
+    // last answer's actions have all been carried out; a pipeline whose
+    // native state is not made yet has the status of a new one.
+    this._ahead = STATUS_NEW
     /** @type {Array<Chain | null>} */
     this._chains = [null, null]
     // Messages the core knows, by slot, and the free slots; made with the
@@ -150,8 +164,7 @@ class Pipeline {
   setup (container, cells) {
     this._container = container
     this._cells = cells
-    this._stopped[OUTGOING] = this._stopped[INCOMING] = this._closed
-    this._inflight[OUTGOING] = this._inflight[INCOMING] = 0
+    this._ahead = STATUS_NEW
     this._chains[OUTGOING] = this._chains[INCOMING] = null
   }
 
@@ -163,7 +176,6 @@ class Pipeline {
    */
   close (callback, context) {
     this._closed = true
-    this._stopped[OUTGOING] = this._stopped[INCOMING] = true
     if (this._cells === null || this._cells.length === 0) {
       if (!callback) return
       if (this._waiting.length > 0) this._waiting.push({ message: null, callback, context, closer: true })
@@ -177,10 +189,9 @@ class Pipeline {
     this._closers[ticket] = { callback, context }
     this._waitingClosers += 1
     if (this._container === null) {
-      // Negotiated, but no native state yet (see Extensions._respondDeflate):
-      // no message ever entered, so, as the core would, every session closes
-      // at once (natively: JavaScript never had them) and "closed" follows.
-      const closed = CLOSED + ticket * SLOT_UNIT
+      // No native state: never made (see Extensions._respondDeflate), or
+      // closed and freed already. The core answers for such a pipeline.
+      const closed = native.containerCloseWithoutState(ticket)
       if (!this._draining) {
         this._run(closed)
         return
@@ -193,11 +204,25 @@ class Pipeline {
     this._continue(native.containerClose(this._container, ticket, !this._draining))
   }
 
-  // The next action: one made in JavaScript first, then the core's.
+  // The core's next answer: an action it gave without native state first,
+  // then the state's (see _answer). Without native state nothing is left,
+  // and the status stands.
   /** @returns {number} */
   _next () {
     if (this._deferred !== null && this._deferred.length > 0) return /** @type {number} */ (this._deferred.shift())
-    return this._container === null ? 0 : native.containerNext(this._container)
+    return this._container === null ? -this._ahead : native.containerNext(this._container)
+  }
+
+  // Takes an answer of the core: an action (returned), or the status alone
+  // (kept; 0 is returned).
+  /**
+   * @param {number} answer
+   * @returns {number}
+   */
+  _answer (answer) {
+    if (answer > 0) return answer
+    this._ahead = -answer
+    return 0
   }
 
   // A message enters direction `dir` (OUTGOING or INCOMING).
@@ -208,13 +233,13 @@ class Pipeline {
    * @param {unknown} context
    */
   process (dir, message, callback, context) {
-    if (this._stopped[dir]) return
+    if (this._closed) return
     if (this._cells === null || this._cells.length === 0) {
       this._passThrough(message, callback, context)
       return
     }
     if (this._container === null) this._owner._native()
-    if (this._inflight[dir] === 0 && this._chains[dir] === null && !this._draining) {
+    if ((this._ahead & AHEAD[dir]) !== 0 && this._chains[dir] === null && !this._draining) {
       this._runAhead(dir, message, callback, context)
       return
     }
@@ -335,7 +360,7 @@ class Pipeline {
     this._draining = false
     if (this._dirty) {
       this._dirty = false
-      const action = this._next()
+      const action = this._answer(this._next())
       if (action > 0) {
         try {
           this._run(action)
@@ -353,9 +378,10 @@ class Pipeline {
     this._chains[dir] = null
     const call = /** @type {Call} */ (chain.call)
     const entry = this._allocate(dir, chain.value, chain.callback, chain.context)
-    // A message the core cannot take is dropped by a DROP action, which the
-    // running loop, or the caller's next core call, carries out.
-    if (!native.containerAdopt(/** @type {number} */ (this._container), dir, entry.slot, call.cell)) this._continue(0)
+    // The status comes back: the direction has a message in the pipeline
+    // now. (A message the core cannot take is dropped by a DROP action,
+    // which the next core call with take picks up.)
+    this._answer(native.containerAdopt(/** @type {number} */ (this._container), dir, entry.slot, call.cell))
     call.entry = entry
   }
 
@@ -410,16 +436,19 @@ class Pipeline {
    */
   _settle (call, take) {
     const entry = /** @type {Entry} */ (call.entry)
-    if (/** @type {Entry[]} */ (this._entries)[entry.slot] !== entry) return 0
+    // A message no longer in the core (dropped): no call, the status stands.
+    if (/** @type {Entry[]} */ (this._entries)[entry.slot] !== entry) return -this._ahead
     const failed = !!call.error
     entry.value = failed ? call.error : call.message
     return native.containerComplete(/** @type {number} */ (this._container), call.cell, call.dir, entry.slot, failed, take)
   }
 
-  // After a core call made with take = !this._draining: either the running
-  // drain loop picks the new actions up, or a new loop starts.
-  /** @param {number} action */
-  _continue (action) {
+  // After a core call made with take = !this._draining: its status is kept
+  // (_answer), and either the running drain loop picks the new actions up,
+  // or a new loop starts.
+  /** @param {number} answer */
+  _continue (answer) {
+    const action = this._answer(answer)
     if (this._draining) this._dirty = true
     else if (action > 0) this._run(action)
   }
@@ -434,6 +463,9 @@ class Pipeline {
     let failure = null
     try {
       while (action > 0) {
+        // The status as it is once the core's actions so far are carried
+        // out; a later answer replaces it.
+        this._ahead = (action >>> STATUS_SHIFT) & STATUS_MASK
         let next = 0
         try {
           next = this._exec(action)
@@ -442,7 +474,7 @@ class Pipeline {
         }
         if (next === 0 && ((action & MORE) !== 0 || this._dirty)) {
           this._dirty = false
-          next = this._next()
+          next = this._answer(this._next())
         }
         action = next
       }
@@ -466,11 +498,10 @@ class Pipeline {
         const entry = /** @type {Entry[]} */ (this._entries)[slot]
         const call = new Call(cell, dir, entry)
         this._invoke(call, entry.value)
-        return call.called ? this._settle(call, true) : 0
+        return call.called ? this._answer(this._settle(call, true)) : 0
       }
       case PREFIX: {
         const entry = /** @type {Entry[]} */ (this._entries)[slot]
-        this._stopped[entry.dir] = true
         prefixError(entry.value, /** @type {Cell[]} */ (this._cells)[cell].ext.name)
         return 0
       }
@@ -525,7 +556,6 @@ class Pipeline {
     const slot = this._free.length > 0 ? /** @type {number} */ (this._free.pop()) : this._entries.length
     const entry = new Entry(slot, dir, value, callback, context)
     this._entries[slot] = entry
-    this._inflight[dir] += 1
     return entry
   }
 
@@ -535,7 +565,6 @@ class Pipeline {
     const free = /** @type {number[]} */ (this._free)
     entries[entry.slot] = undefined
     free.push(entry.slot)
-    this._inflight[entry.dir] -= 1
   }
 }
 
