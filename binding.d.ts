@@ -226,6 +226,13 @@ export interface DeflateStats {
    * offloaded message): `WSX_DEFLATE_THREADS`, or the cores up to four.
    */
   workerThreads: number
+  /**
+   * Messages compressed as streams of their own on this thread that were
+   * copied from an earlier identical one (a broadcast) instead of being
+   * compressed again, and those compressed.
+   */
+  sharedHits: number
+  sharedMisses: number
 }
 
 /**

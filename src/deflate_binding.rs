@@ -15,6 +15,7 @@ use napi_derive::napi;
 use std::sync::Arc;
 use websocket_extensions_core::deflate::session::{sessions_alive, Outcome, Session};
 use websocket_extensions_core::deflate::sessions::SessionEntry;
+use websocket_extensions_core::deflate::shared;
 use websocket_extensions_core::deflate::{
     CompressError, ConfigError, DeflateConfig, InflateError, OptionValue,
 };
@@ -381,11 +382,17 @@ pub struct DeflateStats {
     /// Worker threads the process's offload pool runs (0 until its first
     /// offloaded message): `WSX_DEFLATE_THREADS`, or the cores up to four.
     pub worker_threads: u32,
+    /// Messages compressed as streams of their own on this thread that were
+    /// copied from an earlier identical one (a broadcast) instead of being
+    /// compressed again, and those compressed.
+    pub shared_hits: f64,
+    pub shared_misses: f64,
 }
 
 #[napi(catch_unwind, js_name = "deflateStats")]
 pub fn deflate_stats() -> Result<DeflateStats> {
     let (table, containers) = state::with(|s| Ok((s.sessions.stats(), s.containers.len())))?;
+    let shared = shared::stats();
     let totals = table.totals;
     Ok(DeflateStats {
         sessions: table.sessions,
@@ -413,6 +420,8 @@ pub fn deflate_stats() -> Result<DeflateStats> {
         worker_start_failures: offload::spawn_failures() as u32,
         worker_start_error: offload::spawn_error(),
         worker_threads: offload::pool_workers() as u32,
+        shared_hits: shared.0 as f64,
+        shared_misses: shared.1 as f64,
     })
 }
 

@@ -225,6 +225,7 @@ pub fn free_thread_states() {
         .ok()
         .flatten();
     drop((deflates, inflates, scratch));
+    super::shared::free();
 }
 
 /// How many states this thread keeps pooled or as scratch (tests).
@@ -307,6 +308,14 @@ fn compress_with_scratch(
     config: zlib_rs::DeflateConfig,
     input: &[u8],
 ) -> Result<Vec<u8>, CompressError> {
+    // A message compressed as a stream of its own compresses to the same
+    // bytes for every session with these parameters (shared.rs).
+    super::shared::compressed_once(config, input, || compress_alone(config, input))
+}
+
+/// Compresses one message with the thread's scratch state, for
+/// [`compress_with_scratch`].
+fn compress_alone(config: zlib_rs::DeflateConfig, input: &[u8]) -> Result<Vec<u8>, CompressError> {
     let scratch = |slot: &mut Option<(zlib_rs::DeflateConfig, Deflate)>| {
         if slot.as_ref().is_none_or(|(c, _)| *c != config) {
             *slot = Some((config, Deflate::new_with_config(config)));

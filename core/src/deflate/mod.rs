@@ -12,6 +12,7 @@ mod puff;
 mod rules_tests;
 pub mod session;
 pub mod sessions;
+pub mod shared;
 
 pub use codec::{CodecStats, CompressError, Compressor, Decompressor, InflateError};
 pub use config::{ConfigError, DeflateConfig, OptionValue, Strategy};
