@@ -19,6 +19,8 @@
 //     [--impls=ours,original,ws] [--modes=default,nct,none] [--messages=100]
 //     [--budget=MiB]   (fewer messages where subscribers x size is large:
 //                       at most this much is delivered per configuration)
+//     [--ours-options='{"liveStates":100000}']  options of this package's
+//                       deflate, for every mode
 
 const { spawn } = require('child_process')
 
@@ -84,7 +86,10 @@ function server (impl, mode) {
   let extensions = []
   if (mode !== 'none') {
     const base = impl === 'ours' ? require('../deflate') : require('permessage-deflate')
-    extensions = [mode === 'nct' ? base.configure({ noContextTakeover: true }) : base]
+    // --ours-options='{"liveStates":100000}': options of this package's
+    // deflate, on top of the mode's.
+    const extra = impl === 'ours' ? JSON.parse(process.env.FANOUT_OURS_OPTIONS || '{}') : {}
+    extensions = [base.configure({ ...extra, ...(mode === 'nct' ? { noContextTakeover: true } : {}) })]
   }
   const httpServer = http.createServer()
   httpServer.on('upgrade', (req, socket, body) => {
@@ -142,7 +147,8 @@ async function clients (port, subscribers, messages, size, mode) {
 
 // ---------------------------------------------------------------- runner
 function run (args) {
-  return spawn(process.execPath, [__filename, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const env = { ...process.env, FANOUT_OURS_OPTIONS: option('ours-options', '{}') }
+  return spawn(process.execPath, [__filename, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env })
 }
 
 async function measure (impl, mode, subscribers, size, messages) {
