@@ -31,13 +31,13 @@ const option = (name, fallback) => {
 }
 const list = (name, fallback) => String(option(name, fallback)).split(',')
 
-// A JSON message of about `size` bytes, distinct per `seq`, as a pub/sub
-// server sends it (faye sends JSON.stringify([message])).
-function payload (seq, size) {
-  const head = JSON.stringify([{ channel: '/rooms/lobby', id: String(seq), data: { text: '' } }])
-  const words = 'the quick brown fox jumps over the lazy dog, message ' + seq + ' '
-  const text = words.repeat(Math.ceil(Math.max(0, size - head.length) / words.length)).slice(0, Math.max(0, size - head.length))
-  return JSON.stringify([{ channel: '/rooms/lobby', id: String(seq), data: { text } }])
+// The published messages: JSON chat and market events of about `size`
+// bytes from the benchmark's corpus (no two alike, as bench/corpus.js
+// explains), wrapped as faye's pub/sub server sends them
+// (JSON.stringify([message])).
+function payloads (size, count) {
+  const corpus = require('./corpus')
+  return corpus.messages(size, count, size).map((m) => '[' + m.toString() + ']')
 }
 
 // ---------------------------------------------------------------- server
@@ -132,12 +132,13 @@ async function clients (port, subscribers, messages, size, mode) {
     waiting = resolve
     publisher.send('P' + text)
   })
+  const texts = payloads(size, messages + 3)
   // Warm-up: a few messages, not counted.
-  for (let i = 0; i < 3; i++) await publish(payload(-1 - i, size))
+  for (let i = 0; i < 3; i++) await publish(texts[messages + i])
   publisher.send('R')
   await answer()
   const start = process.hrtime.bigint()
-  for (let i = 0; i < messages; i++) await publish(payload(i, size))
+  for (let i = 0; i < messages; i++) await publish(texts[i])
   const wallNs = Number(process.hrtime.bigint() - start)
   publisher.send('S')
   const stats = JSON.parse(await answer())
@@ -206,13 +207,15 @@ async function main () {
   }
 }
 
-if (args[0] === '--server') server(args[1], args[2])
-else if (args[0] === '--clients') {
-  clients(Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5]).then(
-    (result) => { process.stdout.write(JSON.stringify(result)) },
-    (error) => { console.error(error); process.exit(1) })
-} else {
-  main().catch((error) => { console.error(error); process.exit(1) })
+if (require.main === module) {
+  if (args[0] === '--server') server(args[1], args[2])
+  else if (args[0] === '--clients') {
+    clients(Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5]).then(
+      (result) => { process.stdout.write(JSON.stringify(result)) },
+      (error) => { console.error(error); process.exit(1) })
+  } else {
+    main().catch((error) => { console.error(error); process.exit(1) })
+  }
 }
 
-module.exports = { payload }
+module.exports = { payloads }
