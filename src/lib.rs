@@ -242,7 +242,7 @@ pub fn container_respond_deflate(
     }
 }
 
-/// The state `containerRespondDeflateLater` deferred, from the parameters
+/// The state `containerRespondDeflate` deferred, from the parameters
 /// it packed. Returns the container's number.
 #[napi(catch_unwind, js_name = "containerNewAccepted")]
 pub fn container_new_accepted(
