@@ -75,7 +75,7 @@ export declare function containerFree(id: number): void
 export declare function containerIndexOf(id: number, name: string): number
 
 /**
- * The state `containerRespondDeflateLater` deferred, from the parameters
+ * The state `containerRespondDeflate` deferred, from the parameters
  * it packed. Returns the container's number.
  */
 export declare function containerNewAccepted(name: string, rsv: number, accepted: number, config: number, maxLength?: number | undefined | null): number

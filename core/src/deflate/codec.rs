@@ -264,6 +264,15 @@ pub struct CodecStats {
     pub history_bytes: usize,
 }
 
+/// The most a resting compressor keeps of what it sent, to prime its next
+/// state with (issue 17: a cold message should cost close to a hot one).
+/// Priming hashes every byte it is given, so a full 32 KiB window made each
+/// wake-up cost several times the message; the peer's decompressor still
+/// keeps its whole window, and a compressor may refer to less of it than it
+/// could, so the stream stays valid, losing only matches further back than
+/// this across a rest. bench/HISTORY.md has the measurement.
+pub const COMPRESSOR_HISTORY: usize = 8 * 1024;
+
 /// Compresses our outgoing messages.
 ///
 /// zlib's compression state is large (about 260 KiB with a 15-bit window and
@@ -367,8 +376,10 @@ impl Compressor {
         }
     }
 
+    /// How much of what it sent the compressor keeps to prime its next
+    /// state with: its window, up to [`COMPRESSOR_HISTORY`].
     fn window_size(&self) -> usize {
-        1 << self.config.window_bits.unsigned_abs()
+        (1usize << self.config.window_bits.unsigned_abs()).min(COMPRESSOR_HISTORY)
     }
 
     /// Compresses one whole message.
