@@ -107,7 +107,7 @@ pub fn serialize_params(
 }
 
 fn direction(dir: u32) -> Result<Direction> {
-    wire::direction(dir).ok_or_else(|| Error::from_reason("not a direction"))
+    Direction::from_index(dir).ok_or_else(|| Error::from_reason("not a direction"))
 }
 
 /// Runs `f` on container `id`.
@@ -120,10 +120,6 @@ fn with_container<T>(id: u32, f: impl FnOnce(&mut Container) -> T) -> Result<T> 
 
 fn insert(container: Container) -> Result<u32> {
     state::with(|s| Ok(s.containers.insert(container)))
-}
-
-fn negotiated<T>(answer: &Negotiation<T>) -> Option<i32> {
-    answer.code()
 }
 
 /// Makes a container with its first extension registered (`name`, RSV bits
@@ -237,7 +233,7 @@ pub fn container_respond_deflate(
             Ok(Either::B(line))
         }
         other => Ok(Either::A(
-            negotiated(&other).unwrap_or(wire::ERROR_INVALID_HEADER),
+            other.code().unwrap_or(wire::ERROR_INVALID_HEADER),
         )),
     }
 }

@@ -121,6 +121,19 @@ const OTHER = {
   createServerSession: () => null
 }
 
+// A client and a server that negotiated this package's deflate, the server
+// in one native call (its only extension), kept reachable.
+function oneCall () {
+  const client = new Extensions()
+  client.add(deflate)
+  const server = new Extensions()
+  server.add(deflate)
+  const response = server.generateResponse(client.generateOffer())
+  check(response === 'permessage-deflate', 'negotiation')
+  kept.push(client, server)
+  return { client, server, response }
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // The states a child can end in. Each resolves once set up.
@@ -191,17 +204,11 @@ const states = {
   // until the first message (lib/extensions.js, _native).
   async held () {
     for (let i = 0; i < 3; i++) {
-      const client = new Extensions()
-      client.add(deflate)
-      const server = new Extensions()
-      server.add(deflate)
-      const response = server.generateResponse(client.generateOffer())
-      check(response === 'permessage-deflate', 'negotiation')
+      const { client, server, response } = oneCall()
       check(server._container === null, 'no native state after the first negotiation')
       server.add(OTHER)
       check(server._container !== null, 'the native state, holding the session, made by the add')
       client.activate(response)
-      kept.push(client, server)
     }
     return {}
   },
@@ -210,14 +217,8 @@ const states = {
   // server has only the accepted parameters, no native state.
   async deferred () {
     for (let i = 0; i < 3; i++) {
-      const client = new Extensions()
-      client.add(deflate)
-      const server = new Extensions()
-      server.add(deflate)
-      const response = server.generateResponse(client.generateOffer())
-      check(response === 'permessage-deflate', 'negotiation')
+      const { client, response } = oneCall()
       client.activate(response)
-      kept.push(client, server)
     }
     return {}
   },

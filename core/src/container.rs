@@ -648,7 +648,7 @@ mod tests {
                         }
                         let (cell, dir, slot) =
                             self.outstanding.remove(pick % self.outstanding.len());
-                        let dir = wire::direction(dir).unwrap();
+                        let dir = Direction::from_index(dir).unwrap();
                         let next = c.complete(cell, dir, slot, error, true);
                         self.drain(c, next);
                     }

@@ -151,11 +151,6 @@ pub const CONSTANTS: &[(&str, f64)] = &[
     ("CODEC_DONE", CODEC_DONE as f64),
 ];
 
-/// The direction numbered `dir`.
-pub fn direction(dir: u32) -> Option<Direction> {
-    Direction::from_index(dir)
-}
-
 /// The answer "no action" with the pipeline's `status`: 0 down to -3.
 pub fn none(status: u32) -> f64 {
     -f64::from(status & STATUS_MASK)
@@ -294,9 +289,15 @@ mod tests {
 
     #[test]
     fn directions_are_numbered_as_the_core_numbers_them() {
-        assert_eq!(direction(DIR_OUTGOING), Some(Direction::Outgoing));
-        assert_eq!(direction(DIR_INCOMING), Some(Direction::Incoming));
-        assert_eq!(direction(2), None);
+        assert_eq!(
+            Direction::from_index(DIR_OUTGOING),
+            Some(Direction::Outgoing)
+        );
+        assert_eq!(
+            Direction::from_index(DIR_INCOMING),
+            Some(Direction::Incoming)
+        );
+        assert_eq!(Direction::from_index(2), None);
         const { assert!(SUBMIT_REFUSED < ACTION_NONE) };
     }
 }

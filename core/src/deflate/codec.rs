@@ -200,30 +200,27 @@ fn give_inflate(window_bits: u8, mut inflate: Inflate) {
     });
 }
 
+/// Takes what a thread-local holds out of it, if it can be had (not in use,
+/// not destroyed).
+fn take_local<T: Default + 'static>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<T>>,
+) -> Option<T> {
+    key.try_with(|cell| {
+        cell.try_borrow_mut()
+            .map(|mut v| std::mem::take(&mut *v))
+            .ok()
+    })
+    .ok()
+    .flatten()
+}
+
 /// Frees this thread's pooled and scratch states now, rather than when the
 /// thread ends: the binding calls it as the JavaScript environment that
 /// used them ends, after its sessions are gone. Later use makes new ones.
 pub fn free_thread_states() {
-    let deflates = DEFLATE_POOL
-        .try_with(|pool| {
-            pool.try_borrow_mut()
-                .map(|mut p| std::mem::take(&mut *p))
-                .ok()
-        })
-        .ok()
-        .flatten();
-    let inflates = INFLATE_POOL
-        .try_with(|pool| {
-            pool.try_borrow_mut()
-                .map(|mut p| std::mem::take(&mut *p))
-                .ok()
-        })
-        .ok()
-        .flatten();
-    let scratch = SCRATCH
-        .try_with(|cell| cell.try_borrow_mut().map(|mut s| s.take()).ok())
-        .ok()
-        .flatten();
+    let deflates = take_local(&DEFLATE_POOL);
+    let inflates = take_local(&INFLATE_POOL);
+    let scratch = take_local(&SCRATCH);
     drop((deflates, inflates, scratch));
     super::shared::free();
 }
