@@ -10,7 +10,7 @@
 const fs = require('fs')
 // The tests' seeded generator (mulberry32): fast and good enough to make
 // text; seeded, so repeatable.
-const seeded = require('../__test__/random')
+const seeded = require('../__test__/support/random')
 
 function random (seed) {
   return seeded.random(seed).next

@@ -29,7 +29,7 @@ function fail (text) {
 // --- Messages -------------------------------------------------------------
 
 // Seeded (the tests' generator), so every run sends the same messages.
-const random = require('../__test__/random').random(0x5eed).next
+const random = require('../__test__/support/random').random(0x5eed).next
 const int = (lo, hi) => lo + Math.floor(random() * (hi - lo + 1))
 const pick = (list) => list[Math.floor(random() * list.length)]
 

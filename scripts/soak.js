@@ -33,7 +33,7 @@ const childProcess = require('child_process')
 const http = require('http')
 const path = require('path')
 const { monitorEventLoopDelay } = require('perf_hooks')
-const { random } = require('../__test__/random')
+const { random } = require('../__test__/support/random')
 
 const ROOT = path.resolve(__dirname, '..')
 const MiB = 1 << 20
@@ -256,7 +256,7 @@ function runServer () {
 // ---------------------------------------------------------------------------
 // Seeded messages.
 
-// The tests' seeded generator (mulberry32, __test__/random.js).
+// The tests' seeded generator (mulberry32, __test__/support/random.js).
 function prng (seed) {
   return random(seed).next
 }

@@ -4,14 +4,17 @@
 // endpoints through faye-websocket, and passes `faye_server_options` on to
 // it, so a sockjs server with `extensions: [deflate]` compresses with this
 // package's native permessage-deflate, while the package's override makes
-// the driver's websocket-extensions this package too. The client is ws 8
+// the driver's websocket-extensions this package too. The clients: ws 8
 // with its own (zlib) permessage-deflate, on sockjs's raw websocket endpoint
-// and on the framed one that sockjs-client uses.
+// and on the framed one; and sockjs-client 1.6.1 in Node, whose websocket
+// transport is faye-websocket's client with the `transportOptions` given,
+// so this package's deflate is on both ends.
 
 const assert = require('assert/strict')
 const http = require('http')
 const path = require('path')
 const sockjs = require('sockjs')
+const SockJS = require('sockjs-client')
 const WebSocket = require('ws')
 const { ROOT, event, extensionsSeenThrough } = require('./downstream/events')
 
@@ -23,11 +26,16 @@ const deflate = require(path.join(ROOT, 'deflate'))
 const SIZES = [100, 16384, 102400, 100, 150000, 16384, 4096, 120000, 100]
 const messages = () => SIZES.map((size, i) => event(size, i + 1))
 
+const settled = async (condition) => {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10))
+}
+
 describe('sockjs-node through this package\'s deflate', function () {
   let server
   let url
   const serverConnections = new Set()
   const clients = new Set()
+  const sockjsClients = new Set()
 
   before(async function () {
     const echo = sockjs.createServer({
@@ -48,6 +56,7 @@ describe('sockjs-node through this package\'s deflate', function () {
 
   after(async function () {
     await Promise.all([...clients].map(closeClient))
+    for (const sock of sockjsClients) if (sock.readyState !== SockJS.CLOSED) sock.close()
     // Until sockjs has seen every connection close (its session timers stop then).
     while (serverConnections.size > 0) await new Promise((resolve) => setTimeout(resolve, 10))
     await new Promise((resolve) => server.close(resolve))
@@ -153,5 +162,47 @@ describe('sockjs-node through this package\'s deflate', function () {
     await closeClient(ws)
     while (serverConnections.size > 0) await new Promise((resolve) => setTimeout(resolve, 10))
     assert.equal(deflate.stats().sessions, before.sessions)
+  })
+
+  it('sockjs-client in Node, websocket transport with this package\'s deflate: both ends are our sessions and every message echoes in order', async function () {
+    const before = deflate.stats()
+    const sock = new SockJS(url.replace('ws:', 'http:'), null, {
+      transports: ['websocket'],
+      transportOptions: { websocket: { extensions: [deflate] } }
+    })
+    sockjsClients.add(sock)
+    const received = []
+    let done = null
+    sock.onmessage = (message) => {
+      received.push(message.data)
+      if (done && received.length === done.n) done.resolve()
+    }
+    await new Promise((resolve, reject) => {
+      sock.onopen = resolve
+      sock.onclose = (event) => reject(new Error(`closed before opening: ${event.code} ${event.reason}`))
+    })
+    assert.equal(sock.transport, 'websocket')
+
+    const sent = messages()
+    const echoed = new Promise((resolve) => { done = { n: sent.length, resolve } })
+    for (const text of sent) sock.send(text)
+    await echoed
+    assert.deepEqual(received, sent)
+
+    const during = deflate.stats()
+    const bytes = sent.reduce((sum, text) => sum + Buffer.byteLength(text), 0)
+    // The client's session and the server's: each side compressed what it
+    // sent and inflated what it received (with sockjs's framing around it).
+    assert.equal(during.sessions - before.sessions, 2)
+    assert.ok(during.compressIn - before.compressIn > 2 * bytes)
+    assert.ok(during.inflateOut - before.inflateOut > 2 * bytes)
+    assert.ok(during.compressOut - before.compressOut < bytes)
+
+    await new Promise((resolve) => {
+      sock.onclose = resolve
+      sock.close()
+    })
+    while (serverConnections.size > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await settled(() => deflate.stats().sessions === before.sessions)
   })
 })
