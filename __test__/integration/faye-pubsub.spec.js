@@ -20,7 +20,7 @@ const faye = require('faye')
 const WebSocket = require('ws')
 const { ROOT, event, extensionsSeenThrough } = require('./downstream/events')
 
-const deflate = require(path.join(ROOT, 'deflate'))
+const deflate = require('websocket-extensions-rs/deflate')
 
 const SUBSCRIBERS = 20
 // Messages under 64 KiB are compressed on this thread; 100 KiB and more on
@@ -110,7 +110,8 @@ describe('Faye pub/sub through this package\'s deflate', function () {
     const fayeDir = path.dirname(require.resolve('faye/package.json'))
     const fayeWebsocket = require(require.resolve('faye-websocket/package.json', { paths: [fayeDir] }))
     assert.equal(fayeWebsocket.version, '0.11.4')
-    assert.equal(extensionsSeenThrough(ROOT, ['faye', 'faye-websocket', 'websocket-driver']), path.join(ROOT, 'index.js'))
+    // The file `require('websocket-extensions-rs')` loads: this checkout's entry point.
+    assert.equal(extensionsSeenThrough(ROOT, ['faye', 'faye-websocket', 'websocket-driver']), require.resolve('websocket-extensions-rs'))
   })
 
   describe('at the defaults (context takeover)', function () {

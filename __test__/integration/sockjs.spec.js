@@ -18,7 +18,7 @@ const SockJS = require('sockjs-client')
 const WebSocket = require('ws')
 const { ROOT, event, extensionsSeenThrough } = require('./downstream/events')
 
-const deflate = require(path.join(ROOT, 'deflate'))
+const deflate = require('websocket-extensions-rs/deflate')
 
 // 100 B, 16 KiB and messages of 100 KiB and more, which the server
 // compresses on a worker thread (64 KiB and up), interleaved so that a
@@ -58,7 +58,7 @@ describe('sockjs-node through this package\'s deflate', function () {
     await Promise.all([...clients].map(closeClient))
     for (const sock of sockjsClients) if (sock.readyState !== SockJS.CLOSED) sock.close()
     // Until sockjs has seen every connection close (its session timers stop then).
-    while (serverConnections.size > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await settled(() => serverConnections.size === 0)
     await new Promise((resolve) => server.close(resolve))
   })
 
@@ -100,7 +100,8 @@ describe('sockjs-node through this package\'s deflate', function () {
     const sockjsDir = path.dirname(require.resolve('sockjs/package.json'))
     const faye = require(require.resolve('faye-websocket/package.json', { paths: [sockjsDir] }))
     assert.equal(faye.version, '0.11.4')
-    assert.equal(extensionsSeenThrough(ROOT, ['sockjs', 'faye-websocket', 'websocket-driver']), path.join(ROOT, 'index.js'))
+    // The file `require('websocket-extensions-rs')` loads: this checkout's entry point.
+    assert.equal(extensionsSeenThrough(ROOT, ['sockjs', 'faye-websocket', 'websocket-driver']), require.resolve('websocket-extensions-rs'))
   })
 
   it('raw websocket endpoint: permessage-deflate is negotiated and messages of 100 B to 150 KB echo in order, compressed and inflated by this package', async function () {
@@ -125,7 +126,7 @@ describe('sockjs-node through this package\'s deflate', function () {
     assert.ok(compressed > 0 && compressed < bytes / 2, `${compressed} bytes compressed from ${bytes}`)
 
     await closeClient(ws)
-    while (serverConnections.size > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await settled(() => serverConnections.size === 0)
     assert.equal(deflate.stats().sessions, before.sessions, 'the connection\'s session is freed when it closes')
   })
 
@@ -160,7 +161,7 @@ describe('sockjs-node through this package\'s deflate', function () {
     assert.ok(during.compressOut - before.compressOut < bytes / 2)
 
     await closeClient(ws)
-    while (serverConnections.size > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await settled(() => serverConnections.size === 0)
     assert.equal(deflate.stats().sessions, before.sessions)
   })
 
@@ -202,7 +203,7 @@ describe('sockjs-node through this package\'s deflate', function () {
       sock.onclose = resolve
       sock.close()
     })
-    while (serverConnections.size > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await settled(() => serverConnections.size === 0)
     await settled(() => deflate.stats().sessions === before.sessions)
   })
 })
