@@ -2,8 +2,8 @@
 // `npm run release:rehearse [-- --keep]`: the release, rehearsed against a real
 // registry on this machine, then installed by name the way a user does.
 //
-// 1. Copies the repository's files (tracked and untracked, not ignored) into a
-//    temporary folder; the working tree's manifests are never written (checked).
+// 1. Copies the repository at HEAD (git archive) into a temporary folder; the
+//    working tree's manifests are never written (checked).
 // 2. Starts verdaccio on 127.0.0.1 with its storage there. It serves
 //    websocket-extensions-rs* from its own storage only (published by a local
 //    user) and proxies every other name to this machine's npm registry.
@@ -113,21 +113,18 @@ const ensureAddons = () => {
     : 'npm/linux-{x64,arm64}-gnu/*.node are newer than the sources'
 }
 
-// The repository's files, as `git ls-files` names them, with the working tree's
-// node_modules linked (for napi and the lifecycle scripts).
+// The repository at HEAD (`git archive`: what a release would publish, whatever the
+// working tree holds besides), with the working tree's node_modules linked (for napi and
+// the lifecycle scripts).
 const copyRepository = (dest) => {
-  const listed = run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root })
-  ok(listed)
-  let count = 0
-  for (const file of listed.stdout.split('\0').filter(Boolean)) {
-    const from = path.join(root, file)
-    if (!fs.existsSync(from) || fs.lstatSync(from).isDirectory()) continue
-    fs.mkdirSync(path.dirname(path.join(dest, file)), { recursive: true })
-    fs.copyFileSync(from, path.join(dest, file))
-    count++
-  }
+  fs.mkdirSync(dest)
+  const head = run('git', ['rev-parse', '--short', 'HEAD'], { cwd: root })
+  ok(head)
+  const extracted = run('sh', ['-c', 'git archive --format=tar HEAD | tar -x -C "$1"', 'sh', dest], { cwd: root })
+  ok(extracted)
+  assert.ok(fs.existsSync(path.join(dest, 'package.json')), 'git archive HEAD has no package.json')
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(dest, 'node_modules'))
-  return count
+  return `HEAD ${head.stdout.trim()}`
 }
 
 // --- the registry ---------------------------------------------------------------------
@@ -277,7 +274,7 @@ const rehearse = async (tmp) => {
 
   await step('platform addons (npm run build:platforms)', ensureAddons)
 
-  await step('copy the repository', () => `${copyRepository(repo)} files into ${repo}`)
+  await step('copy the repository (git archive HEAD)', () => `${copyRepository(repo)} into ${repo}`)
 
   await step(`start verdaccio ${VERDACCIO} on 127.0.0.1`, async () => {
     registry = await startRegistry(path.join(tmp, 'registry'))
@@ -396,6 +393,25 @@ const rehearse = async (tmp) => {
       assertEcho(run(node, ['check.js'], { cwd: app, env: installEnv, timeout: 60000 }), X64)
     }, { fatal: false })
   }
+
+  await step('the README\'s override, as written there', () => {
+    // Its first json block under "Use it in place of websocket-extensions", with the
+    // rehearsal version for the package's.
+    const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8')
+    const section = readme.split(/^## Use it in place of websocket-extensions$/m)[1]
+    assert.ok(section, 'README.md has no "## Use it in place of websocket-extensions"')
+    const block = /```json\n([\s\S]*?)```/.exec(section)
+    assert.ok(block, 'no json block in the README\'s "Use it in place of websocket-extensions"')
+    const written = JSON.parse(block[1].split(pkg.version).join(version))
+    const dir = path.join(tmp, 'readme')
+    fs.mkdirSync(dir)
+    writeJson(path.join(dir, 'package.json'), { name: 'readme', version: '1.0.0', private: true, ...written })
+    const result = run('npm', ['install', '--no-audit', '--no-fund'], { cwd: dir, env: installEnv, timeout: 10 * 60 * 1000 })
+    ok(result, `npm install with ${JSON.stringify(written.overrides)}\n`)
+    const container = readJson(path.join(dir, 'node_modules', 'websocket-extensions', 'package.json'))
+    assert.equal(`${container.name}@${container.version}`, `${pkg.name}@${version}`, 'node_modules/websocket-extensions')
+    return JSON.stringify(written.overrides)
+  }, { fatal: false })
 
   await step('npm ci from that package-lock.json', () => {
     assert.ok(install && install.status === 0, 'the install failed')
