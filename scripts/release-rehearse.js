@@ -337,6 +337,7 @@ const rehearse = async (tmp) => {
     for (const target of TARGETS) {
       const platform = view(`${platformName(target)}@${version}`)
       assert.equal(platform.version, version)
+      assert.deepEqual(platform['dist-tags'], main['dist-tags'], `${platformName(target)}'s dist-tags`)
       assert.deepEqual(platform.cpu, [target.cpu])
       assert.ok(platform.dist.tarball.startsWith(registry.url), platform.dist.tarball)
     }
