@@ -21,6 +21,9 @@
 //                       at most this much is delivered per configuration)
 //     [--ours-options='{"liveStates":100000}']  options of this package's
 //                       deflate, for every mode
+//     [--base=DIR]      a checkout of this package built in DIR, as the
+//                       implementation `base` (--impls=base,ours): before
+//                       and after a change, side by side in one run
 
 const { spawn } = require('child_process')
 
@@ -73,22 +76,27 @@ function server (impl, mode) {
     wss.on('listening', () => listening(wss.address().port))
     return
   }
-  if (impl === 'original') {
+  if (impl === 'original' || impl === 'base') {
     // websocket-driver requires 'websocket-extensions', which this
-    // project's override makes this package: give it the original.
+    // project's override makes this package: give it the original, or
+    // the checkout of this package in --base (built there).
     const Module = require('module')
     const resolve = Module._resolveFilename
+    const path = require('path')
+    const target = impl === 'original' ? 'websocket-extensions-original' : path.resolve(process.env.BENCH_BASE)
     Module._resolveFilename = function (request, ...rest) {
-      return resolve.call(this, request === 'websocket-extensions' ? 'websocket-extensions-original' : request, ...rest)
+      return resolve.call(this, request === 'websocket-extensions' ? target : request, ...rest)
     }
   }
   const WebSocket = require('faye-websocket')
   let extensions = []
   if (mode !== 'none') {
-    const base = impl === 'ours' ? require('../deflate') : require('permessage-deflate')
+    const base = impl === 'ours'
+      ? require('websocket-extensions-rs/deflate')
+      : impl === 'base' ? require(require('path').resolve(process.env.BENCH_BASE, 'deflate')) : require('permessage-deflate')
     // --ours-options='{"liveStates":100000}': options of this package's
-    // deflate, on top of the mode's.
-    const extra = impl === 'ours' ? JSON.parse(process.env.FANOUT_OURS_OPTIONS || '{}') : {}
+    // deflate (and of --base's), on top of the mode's.
+    const extra = impl !== 'original' ? JSON.parse(process.env.FANOUT_OURS_OPTIONS || '{}') : {}
     extensions = [base.configure({ ...extra, ...(mode === 'nct' ? { noContextTakeover: true } : {}) })]
   }
   const httpServer = http.createServer()
@@ -148,7 +156,7 @@ async function clients (port, subscribers, messages, size, mode) {
 
 // ---------------------------------------------------------------- runner
 function run (args) {
-  const env = { ...process.env, FANOUT_OURS_OPTIONS: option('ours-options', '{}') }
+  const env = { ...process.env, FANOUT_OURS_OPTIONS: option('ours-options', '{}'), BENCH_BASE: option('base', '') }
   return spawn(process.execPath, [__filename, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env })
 }
 
@@ -177,7 +185,8 @@ async function measure (impl, mode, subscribers, size, messages) {
 const LABELS = {
   ours: 'websocket-extensions-rs (faye-websocket)',
   original: 'websocket-extensions 0.2.0 + permessage-deflate 0.1.7 (faye-websocket)',
-  ws: 'ws 8 server'
+  ws: 'ws 8 server',
+  base: 'websocket-extensions-rs at --base (faye-websocket)'
 }
 const MODES = { default: 'deflate, defaults', nct: 'deflate, server without context takeover', none: 'no deflate' }
 

@@ -387,12 +387,18 @@ pub struct DeflateStats {
     /// compressed again, and those compressed.
     pub shared_hits: f64,
     pub shared_misses: f64,
+    /// The same for messages compressed on the offload workers, whose
+    /// cache is the process's: hits include waiting for another worker
+    /// compressing the same message (coalescing).
+    pub worker_shared_hits: f64,
+    pub worker_shared_misses: f64,
 }
 
 #[napi(catch_unwind, js_name = "deflateStats")]
 pub fn deflate_stats() -> Result<DeflateStats> {
     let (table, containers) = state::with(|s| Ok((s.sessions.stats(), s.containers.len())))?;
     let shared = shared::stats();
+    let workers_shared = shared::workers_stats();
     let totals = table.totals;
     Ok(DeflateStats {
         sessions: table.sessions,
@@ -422,6 +428,8 @@ pub fn deflate_stats() -> Result<DeflateStats> {
         worker_threads: offload::pool_workers() as u32,
         shared_hits: shared.0 as f64,
         shared_misses: shared.1 as f64,
+        worker_shared_hits: workers_shared.0 as f64,
+        worker_shared_misses: workers_shared.1 as f64,
     })
 }
 

@@ -59,6 +59,30 @@ describeNative('broadcast: compress once for many connections', function () {
     }
   })
 
+  it('a large message (compressed on the worker threads) to 40 subscribers: compressed once across the workers, every one decodes it', async function () {
+    const ext = deflate.configure({ noContextTakeover: true })
+    const subscribers = []
+    for (let i = 0; i < 40; i++) subscribers.push(pair(ext))
+    // About 150 KiB, above the size that goes to a worker, and unlike any
+    // other test's payload (the workers' cache is the process's).
+    const payload = Buffer.from(JSON.stringify(Array.from({ length: 3000 }, (_, n) => ({ n, at: Date.now(), text: 'large broadcast ' + n }))))
+    assert.ok(payload.length > 100 * 1024, String(payload.length))
+    const before = deflate.stats()
+    // All queued at once, as a server's loop over its connections does.
+    const wires = await Promise.all(subscribers.map((s) => pass(s.server, 'processOutgoingMessage', frame(Buffer.from(payload)))))
+    const after = deflate.stats()
+    assert.equal(after.workerSharedMisses - before.workerSharedMisses, 1)
+    assert.equal(after.workerSharedHits - before.workerSharedHits, 39)
+    assert.equal(after.sharedMisses - before.sharedMisses, 0)
+    const copy = Buffer.from(wires[1].data)
+    wires[0].data.fill(0)
+    assert.deepEqual(wires[1].data, copy)
+    for (let i = 1; i < subscribers.length; i++) {
+      const got = await pass(subscribers[i].client, 'processIncomingMessage', frame(wires[i].data, true))
+      assert.ok(got.data.equals(payload))
+    }
+  })
+
   it('different parameters never share', async function () {
     const a = pair(deflate.configure({ noContextTakeover: true, level: 1 }))
     const b = pair(deflate.configure({ noContextTakeover: true, level: 9 }))

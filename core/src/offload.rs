@@ -292,6 +292,7 @@ impl Pool {
     }
 
     fn work(&self) {
+        let _ = ON_WORKER.try_with(|on| on.set(true));
         loop {
             let task = {
                 let mut tasks = lock(&self.tasks);
@@ -311,6 +312,22 @@ impl Pool {
 }
 
 static SHARED: OnceLock<Arc<Pool>> = OnceLock::new();
+
+thread_local! {
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is a pool's worker (the broadcast cache coalesces
+/// the workers' compressions across threads: deflate/shared.rs).
+pub fn on_worker() -> bool {
+    ON_WORKER.try_with(|on| on.get()).unwrap_or(false)
+}
+
+/// Makes this thread count as a worker (tests of what workers share).
+#[cfg(test)]
+pub fn act_as_worker() {
+    ON_WORKER.with(|on| on.set(true));
+}
 
 /// The environment variable that sets the shared pool's size: a whole
 /// number from 1 to [`MAX_POOL_SIZE`], read when the pool starts (the first

@@ -296,6 +296,10 @@ pub struct LiveOrder {
     next: u64,
     /// How many in `order` have a `restAfter`: the timer runs while any do.
     timed: usize,
+    /// Each session's last use, by its number, as a stamp plus one (0:
+    /// never), kept while it rests: the admission rule of
+    /// [`LiveOrder::touch_within`] compares it with the live sessions'.
+    used: Vec<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -311,6 +315,56 @@ struct LastUse {
 const SWEEP_SLACK: u64 = 8;
 
 impl LiveOrder {
+    /// Session `id` worked at `now`, and at most `budget` sessions may stay
+    /// live: which one rests?
+    ///
+    /// A live session becomes the most recently used, as [`LiveOrder::touch`]
+    /// does. A session that woke up for this message while the budget is
+    /// full stays live only if it was used more recently before this
+    /// message than the least recently used live session was: then that
+    /// one rests. Otherwise it rests itself, at once, while its state is
+    /// still in the cache; the live sessions stay. So sessions that take
+    /// turns (an echo server's thousand connections, a broadcast's
+    /// subscribers) no longer rest one another in a circle, each message
+    /// waking one and resting another whose state has gone cold (the least
+    /// recently used order's worst case); a session that sends again soon
+    /// (a burst, a busy connection) displaces a live one that went quiet.
+    /// `rest(id)` is as in [`LiveOrder::rest_beyond`].
+    pub fn touch_within(
+        &mut self,
+        id: u32,
+        now: u64,
+        rest_after: Option<u64>,
+        budget: usize,
+        mut rest: impl FnMut(u32) -> bool,
+    ) {
+        let slot = id as usize;
+        let live = self.stamps.get(slot).is_some_and(Option::is_some);
+        if !live && self.order.len() >= budget {
+            let previous = self.used.get(slot).copied().unwrap_or(0);
+            let oldest_live = self.order.keys().next().map_or(0, |&stamp| stamp + 1);
+            if previous <= oldest_live {
+                // Not admitted: note the use, and rest now.
+                self.note_use(slot, self.next);
+                self.next += 1;
+                if rest(id) {
+                    // A smaller budget than the live sessions had.
+                    self.rest_beyond(budget, now, rest);
+                    return;
+                }
+            }
+        }
+        self.touch(id, now, rest_after);
+        self.rest_beyond(budget, now, rest);
+    }
+
+    fn note_use(&mut self, slot: usize, stamp: u64) {
+        if self.used.len() <= slot {
+            self.used.resize(slot + 1, 0);
+        }
+        self.used[slot] = stamp + 1;
+    }
+
     /// Session `id` worked at `now`: it becomes the most recently used.
     pub fn touch(&mut self, id: u32, now: u64, rest_after: Option<u64>) {
         let slot = id as usize;
@@ -341,11 +395,16 @@ impl LiveOrder {
         self.next += 1;
         self.timed += usize::from(last.rest_after.is_some());
         self.stamps[last.id as usize] = Some(stamp);
+        self.note_use(last.id as usize, stamp);
         self.order.insert(stamp, last);
     }
 
-    /// Takes session `id` out of the order (it rested, closed or was freed).
+    /// Takes session `id` out of the order, and forgets its last use (it
+    /// closed or was freed, and its number may be reused).
     pub fn forget(&mut self, id: u32) {
+        if let Some(used) = self.used.get_mut(id as usize) {
+            *used = 0;
+        }
         let stamp = self.stamps.get_mut(id as usize).and_then(Option::take);
         if let Some(last) = stamp.and_then(|stamp| self.order.remove(&stamp)) {
             self.timed -= usize::from(last.rest_after.is_some());
@@ -733,6 +792,73 @@ mod tests {
             rested.push(id);
             true
         }
+    }
+
+    #[test]
+    fn sessions_taking_turns_do_not_rest_one_another_in_a_circle() {
+        let mut order = LiveOrder::default();
+        let mut rested = Vec::new();
+        // Five sessions send in turn, ten rounds, with room for two.
+        for _round in 0..10 {
+            for id in 0..5 {
+                order.touch_within(id, 0, None, 2, recorder(&mut rested));
+            }
+        }
+        // The first two stay live; each of the others rests itself after
+        // each of its messages (three per round), and no live one rests.
+        assert_eq!(order.len(), 2);
+        assert_eq!(rested.len(), 30);
+        assert!(rested.iter().all(|&id| id >= 2), "{rested:?}");
+
+        // Plain least-recently-used order rests one per message instead,
+        // each the one whose state has been unused longest.
+        let mut lru = LiveOrder::default();
+        let mut lru_rested = Vec::new();
+        for _round in 0..10 {
+            for id in 0..5 {
+                lru.touch(id, 0, None);
+                lru.rest_beyond(2, 0, recorder(&mut lru_rested));
+            }
+        }
+        assert_eq!(lru_rested.len(), 48);
+    }
+
+    #[test]
+    fn a_session_that_sends_again_soon_displaces_the_least_recently_used() {
+        let mut order = LiveOrder::default();
+        let mut rested = Vec::new();
+        for id in [0, 1, 2] {
+            order.touch_within(id, 0, None, 2, recorder(&mut rested));
+        }
+        // 2 woke with the budget full and had never been used: it rests.
+        assert_eq!(rested, [2]);
+        // It sends again before 0 does: used more recently than 0, the
+        // least recently used live one, so 0 rests and 2 stays live.
+        order.touch_within(2, 0, None, 2, recorder(&mut rested));
+        assert_eq!(rested, [2, 0]);
+        order.touch_within(2, 0, None, 2, recorder(&mut rested));
+        assert_eq!(rested, [2, 0]);
+        // 0 now wakes: 1 has been used since 0 was, so 0 rests again.
+        order.touch_within(0, 0, None, 2, recorder(&mut rested));
+        assert_eq!(rested, [2, 0, 0]);
+        // A session that cannot rest now (a worker has its message) stays
+        // live, and the least recently used rests instead.
+        order.touch_within(3, 0, None, 2, |id| {
+            rested.push(id);
+            id != 3
+        });
+        assert_eq!(rested, [2, 0, 0, 3, 1]);
+        assert_eq!(order.len(), 2);
+        // A freed session's number starts again with no use.
+        order.forget(3);
+        order.touch_within(0, 0, None, 2, recorder(&mut rested));
+        order.touch_within(3, 0, None, 2, recorder(&mut rested));
+        assert_eq!(rested, [2, 0, 0, 3, 1, 3]);
+        // A budget of 0 rests every session after each message, and the
+        // live ones of a larger budget.
+        order.touch_within(4, 0, None, 0, recorder(&mut rested));
+        assert_eq!(rested, [2, 0, 0, 3, 1, 3, 4, 2, 0]);
+        assert_eq!(order.len(), 0);
     }
 
     #[test]

@@ -159,7 +159,10 @@ impl Sessions {
 
     /// After session `id` worked, at `now` (milliseconds; read only when
     /// [`Sessions::needs_clock`] says so): it becomes the most recently
-    /// used, and the least recently used beyond its budget rest.
+    /// used, and the least recently used beyond its budget rest; or, when
+    /// it woke for this message while the budget is full and has not been
+    /// used since the least recently used live session was, it rests
+    /// itself ([`LiveOrder::touch_within`]).
     pub fn touch(&mut self, id: u32, now: u64) -> AfterWork {
         let Some(entry) = self.table.get_mut(id) else {
             return AfterWork::default();
@@ -167,10 +170,10 @@ impl Sessions {
         let budget = entry.session.live_states();
         let rest_after = entry.session.rest_after();
         let mut delta = rereport(entry);
-        self.order.touch(id, now, rest_after);
         let table = &mut self.table;
-        self.order
-            .rest_beyond(budget, now, |other| rest_one(table, other, &mut delta));
+        self.order.touch_within(id, now, rest_after, budget, |one| {
+            rest_one(table, one, &mut delta)
+        });
         let arm_timer = match rest_after {
             Some(after) if !self.armed && self.order.is_timed() => {
                 self.armed = true;

@@ -18,13 +18,19 @@
 //! - Bounded: at most [`CACHE_BYTES`] of payloads and results, and
 //!   [`CACHE_ENTRIES`] entries, least recently used out first; payloads
 //!   larger than [`CACHE_MAX_INPUT`] are not kept.
-//! - Per thread, like the codec's scratch state: the JavaScript thread's
-//!   messages, and each offload worker's. Every access goes through
-//!   `try_with`, so a thread that is ending compresses without it.
+//! - Per thread for a JavaScript thread, like the codec's scratch state.
+//!   Every access goes through `try_with`, so a thread that is ending
+//!   compresses without it.
+//! - One for all the offload workers (large messages), which coalesces:
+//!   when a worker asks for a result that another worker is computing, it
+//!   waits for it instead of compressing the same bytes again. A broadcast
+//!   of a large message to many connections is queued to all the workers
+//!   at once, so without this each of them would miss and compress it.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::hash::Hasher;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// The byte budget of one thread's cache (payloads and results).
 pub const CACHE_BYTES: usize = 1024 * 1024;
@@ -97,14 +103,172 @@ impl Cache {
     }
 }
 
+/// The workers' cache holds as much as four threads' caches would.
+pub const WORKERS_CACHE_BYTES: usize = 4 * CACHE_BYTES;
+
+/// One result in the workers' cache: being computed by one worker, or done.
+struct Flight {
+    id: u64,
+    config: zlib_rs::DeflateConfig,
+    hash: u64,
+    input: Vec<u8>,
+    /// `None` while a worker computes it.
+    output: Option<Vec<u8>>,
+}
+
+impl Flight {
+    fn bytes(&self) -> usize {
+        self.input.len() + self.output.as_ref().map_or(0, Vec::len)
+    }
+
+    fn is(&self, config: &zlib_rs::DeflateConfig, hash: u64, input: &[u8]) -> bool {
+        self.hash == hash && self.config == *config && self.input.as_slice() == input
+    }
+}
+
+/// The offload workers' cache, least recently used first.
+#[derive(Default)]
+struct Flights {
+    entries: VecDeque<Flight>,
+    bytes: usize,
+    next_id: u64,
+    hits: u64,
+    misses: u64,
+}
+
+static WORKERS: Mutex<Flights> = Mutex::new(Flights {
+    entries: VecDeque::new(),
+    bytes: 0,
+    next_id: 0,
+    hits: 0,
+    misses: 0,
+});
+/// Signalled when a result in [`WORKERS`] is done or withdrawn.
+static LANDED: Condvar = Condvar::new();
+
+fn workers() -> MutexGuard<'static, Flights> {
+    WORKERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Flights {
+    /// Drops the least recently used results that are done until the
+    /// budget holds; results being computed stay.
+    fn trim(&mut self) {
+        while self.bytes > WORKERS_CACHE_BYTES {
+            let Some(at) = self.entries.iter().position(|f| f.output.is_some()) else {
+                break;
+            };
+            if let Some(old) = self.entries.remove(at) {
+                self.bytes -= old.bytes();
+            }
+        }
+    }
+}
+
+/// Withdraws the result `id` unless it was done: the worker computing it
+/// failed, or unwound. Those waiting then compress for themselves.
+struct Pending(u64);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut flights = workers();
+        if let Some(at) = flights
+            .entries
+            .iter()
+            .position(|f| f.id == self.0 && f.output.is_none())
+        {
+            if let Some(gone) = flights.entries.remove(at) {
+                flights.bytes -= gone.bytes();
+            }
+        }
+        drop(flights);
+        LANDED.notify_all();
+    }
+}
+
+/// [`compressed_once`] on an offload worker: through the workers' cache,
+/// waiting for a result another worker is computing.
+fn coalesced<E>(
+    config: zlib_rs::DeflateConfig,
+    key: u64,
+    input: &[u8],
+    compress: impl FnOnce() -> Result<Vec<u8>, E>,
+) -> Result<Vec<u8>, E> {
+    let mut flights = workers();
+    let id = loop {
+        match flights
+            .entries
+            .iter()
+            .position(|f| f.is(&config, key, input))
+        {
+            Some(at) if flights.entries[at].output.is_some() => {
+                flights.hits += 1;
+                let Some(flight) = flights.entries.remove(at) else {
+                    break None;
+                };
+                let output = flight.output.clone();
+                flights.entries.push_back(flight);
+                if let Some(output) = output {
+                    return Ok(output);
+                }
+            }
+            Some(_) => {
+                flights = LANDED.wait(flights).unwrap_or_else(PoisonError::into_inner);
+            }
+            None => {
+                flights.misses += 1;
+                let id = flights.next_id;
+                flights.next_id += 1;
+                if input.len() <= WORKERS_CACHE_BYTES {
+                    let flight = Flight {
+                        id,
+                        config,
+                        hash: key,
+                        input: input.to_vec(),
+                        output: None,
+                    };
+                    flights.bytes += flight.bytes();
+                    flights.entries.push_back(flight);
+                    flights.trim();
+                    break Some(id);
+                }
+                break None;
+            }
+        }
+    };
+    drop(flights);
+    let Some(id) = id else {
+        return compress();
+    };
+    let pending = Pending(id);
+    let output = compress()?;
+    let mut flights = workers();
+    if let Some(flight) = flights.entries.iter_mut().find(|f| f.id == id) {
+        flight.output = Some(output.clone());
+        flights.bytes += output.len();
+        flights.trim();
+    }
+    drop(flights);
+    // Wakes the waiters (and withdraws nothing: the result is done).
+    drop(pending);
+    Ok(output)
+}
+
 /// The result of compressing `input` as a stream of its own with `config`:
-/// a copy of this thread's earlier result for the same parameters and
-/// bytes, or `compress()`'s (kept for the next asker when it succeeds).
+/// a copy of an earlier result for the same parameters and bytes (this
+/// thread's, or on an offload worker all the workers'), or `compress()`'s
+/// (kept for the next asker when it succeeds).
 pub fn compressed_once<E>(
     config: zlib_rs::DeflateConfig,
     input: &[u8],
     compress: impl FnOnce() -> Result<Vec<u8>, E>,
 ) -> Result<Vec<u8>, E> {
+    if crate::offload::on_worker() {
+        if input.len() > CACHE_MAX_INPUT {
+            return compress();
+        }
+        return coalesced(config, hash(input), input, compress);
+    }
     let enabled = ENABLED.try_with(|e| e.get()).unwrap_or(false);
     if !enabled || input.len() > CACHE_MAX_INPUT {
         return compress();
@@ -143,6 +307,18 @@ pub fn compressed_once<E>(
     Ok(output)
 }
 
+/// The offload workers' cache figures: hits (including waits for another
+/// worker's result), misses, entries and bytes kept.
+pub fn workers_stats() -> (u64, u64, usize, usize) {
+    let flights = workers();
+    (
+        flights.hits,
+        flights.misses,
+        flights.entries.len(),
+        flights.bytes,
+    )
+}
+
 /// This thread's cache figures: hits, misses, entries and bytes kept.
 pub fn stats() -> (u64, u64, usize, usize) {
     CACHE
@@ -153,8 +329,8 @@ pub fn stats() -> (u64, u64, usize, usize) {
         .unwrap_or((0, 0, 0, 0))
 }
 
-/// Turns this thread's cache on or off (tests and benchmarks compare with
-/// and without it), emptying it.
+/// Turns this thread's cache on or off (tests compare with and without
+/// it), emptying it. The workers' cache stays on.
 pub fn set_enabled(enabled: bool) {
     let _ = ENABLED.try_with(|e| e.set(enabled));
     free();
@@ -252,6 +428,95 @@ mod tests {
         })
         .unwrap();
         assert!(called);
+    }
+
+    /// Runs `ask` on `threads` threads that count as offload workers, all
+    /// starting together; returns what each got.
+    fn on_workers<T: Send + 'static>(
+        threads: usize,
+        ask: impl Fn(usize) -> T + Send + Sync + 'static,
+    ) -> Vec<T> {
+        let ask = std::sync::Arc::new(ask);
+        let start = std::sync::Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (ask, start) = (ask.clone(), start.clone());
+                std::thread::spawn(move || {
+                    crate::offload::act_as_worker();
+                    start.wait();
+                    ask(i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    }
+
+    #[test]
+    fn workers_asking_for_the_same_message_at_once_compress_it_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // A payload no other test uses: the workers' cache is the process's.
+        let payload: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| (i ^ 0x5eed).to_le_bytes())
+            .collect();
+        let payload = std::sync::Arc::new(payload);
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let (p, c) = (payload.clone(), calls.clone());
+        let outputs = on_workers(8, move |_| {
+            compressed_once::<()>(config(6), &p, || {
+                c.fetch_add(1, Ordering::SeqCst);
+                // Slow enough that the others ask while it runs.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                Ok(p.iter().rev().copied().collect())
+            })
+            .unwrap()
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let expected: Vec<u8> = payload.iter().rev().copied().collect();
+        assert!(outputs.iter().all(|o| *o == expected));
+        // Other parameters are another message.
+        let p = payload.clone();
+        let other = on_workers(1, move |_| {
+            compressed_once::<()>(config(1), &p, || Ok(b"level 1".to_vec())).unwrap()
+        });
+        assert_eq!(other[0], b"level 1");
+        // The JavaScript thread's cache is its own.
+        let ours = compressed_once::<()>(config(6), &payload, || Ok(b"this thread".to_vec()));
+        assert_eq!(ours.unwrap(), b"this thread");
+    }
+
+    #[test]
+    fn when_the_worker_computing_a_result_fails_the_waiting_ones_compress_for_themselves() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let payload: Vec<u8> = (0..40_000u32)
+            .flat_map(|i| (i ^ 0xfa11).to_le_bytes())
+            .collect();
+        let payload = std::sync::Arc::new(payload);
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let (p, c) = (payload.clone(), calls.clone());
+        let outputs = on_workers(4, move |_| {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                compressed_once::<&str>(config(6), &p, || {
+                    let n = c.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(30));
+                    match n {
+                        0 => Err("the first fails"),
+                        1 => panic!("the second unwinds"),
+                        _ => Ok(b"done".to_vec()),
+                    }
+                })
+            }));
+            match result {
+                Ok(Ok(out)) => String::from_utf8(out).unwrap(),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "panicked".to_string(),
+            }
+        });
+        let mut outputs = outputs;
+        outputs.sort();
+        // Nobody waits forever; nothing failed is handed out; the third
+        // compression is shared by whoever waited for it.
+        assert_eq!(outputs, ["done", "done", "panicked", "the first fails"]);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
     #[test]
