@@ -8,7 +8,7 @@
 const path = require('path')
 
 const Ours = require('..')
-const ourDeflate = require('../deflate')
+const ourDeflate = require('websocket-extensions-rs/deflate')
 const Original = require('websocket-extensions-original')
 const permessageDeflate = require('permessage-deflate')
 
@@ -111,13 +111,16 @@ const PAIRS = {
   ws: wsPair
 }
 
-// Another checkout of this package (its index.js and deflate.js, with its own
-// addon built beside them), as the implementation 'baseline': for comparing
-// this code with an earlier commit in the same run. Returns its label.
+// Another checkout of this package (its index.js and the file its exports map
+// names for ./deflate, with its own addon built), as the implementation
+// 'baseline': for comparing this code with an earlier commit in the same run.
+// Returns its label.
 function addBaseline (dir) {
   const root = path.resolve(dir)
+  // ./deflate is a path, or (in checkouts before lib/entry/) conditions.
+  const target = require(path.join(root, 'package.json')).exports['./deflate']
   CONTAINERS.baseline = require(path.join(root, 'index.js'))
-  DEFLATE.baseline = require(path.join(root, 'deflate.js'))
+  DEFLATE.baseline = require(path.join(root, typeof target === 'string' ? target : target.require.default))
   PAIRS.baseline = () => containerPair('baseline')
   const { execFileSync } = require('child_process')
   // A checkout that is no longer a git work tree may name its commit in a

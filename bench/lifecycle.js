@@ -82,7 +82,7 @@ async function child (name, count) {
   await round(count * 2)
   await settle(IDLE)
   phases.again = reading()
-  const stats = name === 'ours' ? require('../deflate').stats() : null
+  const stats = name === 'ours' ? require('websocket-extensions-rs/deflate').stats() : null
   process.stdout.write(JSON.stringify({ name, count, phases, stats }))
 }
 

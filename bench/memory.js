@@ -37,7 +37,7 @@ function frame (data, rsv1) {
 
 function containerPair (name, liveStates) {
   const Extensions = name === 'ours' ? require('..') : require('websocket-extensions-original')
-  let deflate = name === 'ours' ? require('../deflate') : require('permessage-deflate')
+  let deflate = name === 'ours' ? require('websocket-extensions-rs/deflate') : require('permessage-deflate')
   if (liveStates !== undefined) deflate = deflate.configure({ liveStates })
   const client = new Extensions()
   client.add(deflate)
@@ -116,7 +116,7 @@ async function child (name, count, liveStates) {
   await new Promise((resolve) => setTimeout(resolve, 2000))
   await settle()
   const after = process.memoryUsage().rss
-  const stats = name === 'ours' ? require('../deflate').stats() : null
+  const stats = name === 'ours' ? require('websocket-extensions-rs/deflate').stats() : null
   process.stdout.write(JSON.stringify({ name, count, before, after, pairs: pairs.length, stats }))
 }
 

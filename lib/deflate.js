@@ -9,13 +9,13 @@
 // recognises the sessions and calls the codec directly (lib/pipeline/index.js).
 
 const timers = require('timers')
-const native = require('../binding')
+const native = require('./binding')
 
 /** @typedef {import('../index').Message} Message */
 /** @typedef {import('../index').MessageCallback} MessageCallback */
 /** @typedef {import('../index').Params} Params */
 /** @typedef {import('../index').ContainerOptions} ContainerOptions */
-/** @typedef {import('../binding').DeflateExtension} DeflateExtension */
+/** @typedef {import('./binding').DeflateExtension} DeflateExtension */
 /** @typedef {(code: number, data: Buffer | null, message: string | null) => void} Pending */
 
 // The codec's result codes and the directions, from the binding

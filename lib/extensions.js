@@ -7,7 +7,7 @@
 // (src/lib.rs); this class keeps the extension objects it names by number.
 // docs/ARCHITECTURE.md explains the design.
 
-const native = require('../binding')
+const native = require('./binding')
 const { parseHeader, serializeParams, headerText } = require('./parser')
 const { NAME_TAKEN, invalidHeader, nameTaken, rsvConflict } = require('./errors')
 const { Pipeline, cell, heldCell, OUTGOING, INCOMING } = require('./pipeline')
@@ -19,7 +19,7 @@ const { nativeConfig, maxLengthOf } = require('./deflate')
 /** @typedef {import('../index').Frame} Frame */
 /** @typedef {import('../index').Params} Params */
 /** @typedef {import('../index').OutgoingParams} OutgoingParams */
-/** @typedef {import('../binding').DeflateExtension} DeflateExtension */
+/** @typedef {import('./binding').DeflateExtension} DeflateExtension */
 /** @typedef {import('./pipeline').Cell} Cell */
 /** @typedef {import('./pipeline/records').Callback} Callback */
 

@@ -3,7 +3,7 @@
 // The `Sec-WebSocket-Extensions` grammar. Parsing and formatting happen in
 // Rust (core/src/parser.rs); this file only turns JavaScript values into what the
 // binding takes and back.
-const native = require('../binding')
+const native = require('./binding')
 const { invalidHeader } = require('./errors')
 
 /** @typedef {import('../index').Offer} Offer */

@@ -4,7 +4,7 @@
 // codes, directions, the packing of the core's actions, codec results. They
 // are defined once, in Rust (core/src/wire.rs), and read here once.
 
-const native = require('../binding')
+const native = require('./binding')
 
 /** @type {Record<string, number>} */
 const wire = native.wireConstants()

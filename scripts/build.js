@@ -2,11 +2,12 @@
 // The package's `install` script. Where a prebuilt addon loads (the platform
 // package that npm installed from optionalDependencies, e.g.
 // websocket-extensions-rs-linux-x64-gnu, or a websocket-extensions-rs.<platform>.node
-// beside binding.js), it does nothing and needs no Rust. Otherwise (a git
+// beside lib/binding.js), it does nothing and needs no Rust. Otherwise (a git
 // checkout, a platform without a prebuilt package, a tarball installed without
 // its platform package) it builds the addon from source with cargo and places
-// it beside binding.js as websocket-extensions-rs.<platform>.node, the name the
-// loader that `napi build --platform` generated (binding.js) looks for first.
+// it beside lib/binding.js as websocket-extensions-rs.<platform>.node, the name
+// the loader that `napi build --platform` generated (lib/binding.js) looks for
+// first.
 // `--force` builds from source regardless.
 'use strict'
 
@@ -30,12 +31,14 @@ function platformArchAbi () {
   return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`
 }
 
-const target = path.join(root, `websocket-extensions-rs.${platformArchAbi()}.node`)
+// The loader and the addon it looks for first, as `npm run build` writes them.
+const loader = path.join(root, 'lib', 'binding.js')
+const target = path.join(root, 'lib', `websocket-extensions-rs.${platformArchAbi()}.node`)
 
 // Whether the generated loader finds an addon that loads here.
 function prebuiltLoads () {
   try {
-    require(path.join(root, 'binding.js'))
+    require(loader)
     return true
   } catch {
     return false

@@ -14,7 +14,7 @@
 const http = require('http')
 const path = require('path')
 const WebSocket = require('faye-websocket')
-const deflate = require('../deflate')
+const deflate = require('websocket-extensions-rs/deflate')
 
 const MESSAGES = 4000
 const LARGE = 8 // of at least 64 KiB: compressed on a worker thread

@@ -74,7 +74,7 @@ const options = parseArgs(process.argv.slice(2))
 // `websocket-extensions` here.
 
 const WebSocket = require('faye-websocket')
-const deflate = require(path.join(ROOT, 'deflate'))
+const deflate = require('websocket-extensions-rs/deflate')
 
 const resolved = require.resolve('websocket-extensions', {
   paths: [path.dirname(require.resolve('websocket-driver'))]

@@ -14,7 +14,7 @@ const http = require('http')
 const os = require('os')
 const path = require('path')
 const WebSocket = require('faye-websocket')
-const deflate = require('../../deflate')
+const deflate = require('websocket-extensions-rs/deflate')
 const { random } = require('../support')
 const { SIZES } = require('../support/messages')
 

@@ -17,7 +17,7 @@ const path = require('path')
 const { once } = require('events')
 const { spawn, spawnSync } = require('child_process')
 const WebSocket = require('faye-websocket')
-const deflate = require('../../deflate')
+const deflate = require('websocket-extensions-rs/deflate')
 
 const ECHO_PEER = path.join(__dirname, 'peers', 'echo_peer.py')
 

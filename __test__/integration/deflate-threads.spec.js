@@ -12,7 +12,7 @@ const assert = require('assert/strict')
 const path = require('path')
 const { once } = require('events')
 const { Worker } = require('worker_threads')
-const deflate = require('../../deflate')
+const deflate = require('websocket-extensions-rs/deflate')
 
 const SCENARIOS = path.join(__dirname, '..', 'support', 'deflate-threads.js')
 const WORKERS = 50

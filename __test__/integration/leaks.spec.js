@@ -43,9 +43,9 @@ const turns = async (n) => {
 // every `yieldEvery` cycles; prints one JSON line of RSS samples (MiB), each taken after
 // gc at every `sampleEvery` cycles. With `close: false` the containers are dropped without
 // close and no gc is forced: the sample is the peak RSS seen so far.
-const childMain = async ({ root, cycles, sampleEvery, yieldEvery, size, close }) => {
+const childMain = async ({ root, deflatePath, cycles, sampleEvery, yieldEvery, size, close }) => {
   const Extensions = require(root)
-  const deflate = require(root + '/deflate')
+  const deflate = require(deflatePath)
   const crypto = require('crypto')
   const tick = () => new Promise((resolve) => setImmediate(resolve))
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -98,7 +98,7 @@ const childMain = async ({ root, cycles, sampleEvery, yieldEvery, size, close })
 }
 
 const runChild = (options) => new Promise((resolve, reject) => {
-  const program = `const MiB = ${MiB}; (${childMain.toString()})(${JSON.stringify({ root: ROOT, ...options })})` +
+  const program = `const MiB = ${MiB}; (${childMain.toString()})(${JSON.stringify({ root: ROOT, deflatePath: require.resolve('websocket-extensions-rs/deflate'), ...options })})` +
     '.catch((error) => { console.error(error); process.exit(1); });'
   execFile(process.execPath, ['--expose-gc', '-e', program], { maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
     if (error) return reject(new Error(`child failed: ${error.message}\n${stderr}`))

@@ -21,9 +21,9 @@ const { root, cleanEnv, run, output, writeJson, report, packMain, withoutCargo }
 // compiled between runs (the first run compiles everything, about two minutes).
 const CARGO_TARGET_DIR = path.join(root, 'target', 'pack-test')
 
-// A copy of the package built from source: the addon beside binding.js, under napi-rs's
-// name for this platform.
-const builtAddons = (dir) => fs.readdirSync(dir).filter((name) => /^websocket-extensions-rs\..+\.node$/.test(name))
+// A copy of the package built from source: the addon beside lib/binding.js, under
+// napi-rs's name for this platform.
+const builtAddons = (dir) => fs.readdirSync(path.join(dir, 'lib')).filter((name) => /^websocket-extensions-rs\..+\.node$/.test(name))
 
 describe('npm pack, installed into a fresh project', function () {
   this.timeout(5 * 60 * 1000)
@@ -81,7 +81,7 @@ describe('npm pack, installed into a fresh project', function () {
     assert.equal(seen.echoed, 8)
     assert.ok(seen.addons.length > 0, JSON.stringify(seen))
     for (const addon of seen.addons) {
-      assert.match(addon, /^node_modules\/websocket-extensions(-rs)?\/websocket-extensions-rs\..+\.node$/, JSON.stringify(seen))
+      assert.match(addon, /^node_modules\/websocket-extensions(-rs)?\/lib\/websocket-extensions-rs\..+\.node$/, JSON.stringify(seen))
     }
     // About a third of the payload is random bytes; the rest compresses well.
     assert.ok(seen.clientToServerWire < seen.payload * 0.6, JSON.stringify(seen))

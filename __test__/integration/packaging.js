@@ -41,7 +41,7 @@ const writeJson = (file, value) => fs.writeFileSync(file, JSON.stringify(value, 
 // The last line of a fixture's stdout, which is JSON.
 const report = (result) => JSON.parse(result.stdout.trim().split('\n').pop())
 
-// napi-rs's name for this platform, as in binding.js: linux-x64-gnu, linux-arm64-musl, ...
+// napi-rs's name for this platform, as in lib/binding.js: linux-x64-gnu, linux-arm64-musl, ...
 const platformArchAbi = () => {
   const { platform, arch } = process
   if (platform === 'win32') return `win32-${arch}-msvc`
@@ -71,6 +71,17 @@ const npmPack = (dir, dest) => {
 
 // The main package as `npm pack` makes it from the working tree.
 const packMain = (dest) => npmPack(root, dest)
+
+// What `npm pack --dry-run` reports for the package in `dir`: { files: [{ path, size }],
+// size (the tarball's bytes), unpackedSize, entryCount, ... }.
+const packDryRun = (dir) => {
+  const packed = run('npm', ['pack', '--dry-run', '--json'], { cwd: dir, env: cleanEnv() })
+  assert.equal(packed.status, 0, output(packed))
+  return JSON.parse(packed.stdout)[0]
+}
+
+// The paths of the files the package in `dir` publishes.
+const packedFiles = (dir) => packDryRun(dir).files.map((file) => file.path)
 
 // The main package as the release publishes it: `napi prepublish` adds an optional
 // dependency on each platform package (npm installs the one whose os, cpu and libc
@@ -104,14 +115,14 @@ const packPlatform = (platform, dest) => {
   if (fs.existsSync(path.join(dir, name))) {
     return { tarball: npmPack(dir, dest), binary: path.join('npm', platform, name) }
   }
-  const local = path.join(root, name)
-  assert.ok(fs.existsSync(local), `neither npm/${platform}/${name} (npm run build:platforms) nor ${name} (npm install) exists`)
+  const local = path.join(root, 'lib', name)
+  assert.ok(fs.existsSync(local), `neither npm/${platform}/${name} (npm run build:platforms) nor lib/${name} (npm install) exists`)
   const stage = fs.mkdtempSync(path.join(dest, 'stage-'))
   for (const file of fs.readdirSync(dir)) fs.copyFileSync(path.join(dir, file), path.join(stage, file))
   fs.copyFileSync(local, path.join(stage, name))
   const tarball = npmPack(stage, dest)
   fs.rmSync(stage, { recursive: true, force: true })
-  return { tarball, binary: name + ' (the working tree\'s build; npm run build:platforms makes the glibc 2.17 one)' }
+  return { tarball, binary: path.join('lib', name) + ' (the working tree\'s build; npm run build:platforms makes the glibc 2.17 one)' }
 }
 
 // A fresh project with faye-websocket 0.11.4 and websocket-driver 0.8.0 and the fixtures
@@ -195,6 +206,8 @@ module.exports = {
   platformArchAbi,
   withoutCargo,
   packMain,
+  packDryRun,
+  packedFiles,
   packMainAsPublished,
   packPlatform,
   makeConsumer,

@@ -82,7 +82,8 @@ describe('prebuilt platform package, installed without a Rust toolchain', functi
     assert.doesNotMatch(install.stdout + install.stderr, /cargo|Compiling/, output(install))
     assert.ok(fs.existsSync(path.join(app, 'node_modules', platformPackage, addonFile)), output(install))
     for (const name of ['websocket-extensions', 'websocket-extensions-rs']) {
-      const built = fs.readdirSync(path.join(app, 'node_modules', name)).filter((file) => file.endsWith('.node'))
+      // Where scripts/build.js would put one: beside lib/binding.js.
+      const built = fs.readdirSync(path.join(app, 'node_modules', name, 'lib')).filter((file) => file.endsWith('.node'))
       assert.deepEqual(built, [], `${name} has an addon of its own`)
     }
   })

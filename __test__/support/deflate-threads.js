@@ -6,7 +6,7 @@
 
 const crypto = require('crypto')
 const { parentPort, workerData } = require('worker_threads')
-const deflate = require('../../deflate')
+const deflate = require('websocket-extensions-rs/deflate')
 
 function run (session, dir, data) {
   return new Promise((resolve, reject) => {

@@ -37,7 +37,7 @@ if (isOriginal) {
   }
 } else {
   Extensions = require('../..')
-  parser = require('../../parser')
+  parser = require('websocket-extensions-rs/parser')
 }
 
 // Tests of SPEC deviations and new items: the original is known to fail them.

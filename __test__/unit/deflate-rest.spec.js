@@ -7,7 +7,7 @@
 
 const assert = require('assert/strict')
 const crypto = require('crypto')
-const deflate = require('../../deflate')
+const deflate = require('websocket-extensions-rs/deflate')
 const pmd = require('permessage-deflate')
 const http = require('http')
 const { once } = require('events')

@@ -16,10 +16,10 @@ const vm = require('vm')
 const { Worker, isMainThread, parentPort, workerData } = require('worker_threads')
 
 const ROOT = path.resolve(__dirname, '..', '..')
-const deflate = require('../../deflate')
-const native = require('../../binding')
+const deflate = require('websocket-extensions-rs/deflate')
+const native = require('../../lib/binding')
 
-// Loads ../deflate again as a second copy: every module of the package out of
+// Loads websocket-extensions-rs/deflate again as a second copy: every module of the package out of
 // require.cache (the addon too when `addon` is true, so it is dlopen'd
 // again), required again, then the cache put back as it was.
 function secondCopy (addon) {
@@ -32,15 +32,15 @@ function secondCopy (addon) {
     delete require.cache[key]
   }
   try {
-    const copy = require('../../deflate')
-    const copyNative = require('../../binding')
+    const copy = require('websocket-extensions-rs/deflate')
+    const copyNative = require('../../lib/binding')
     return { deflate: copy, native: copyNative }
   } finally {
     Object.assign(require.cache, saved)
   }
 }
 
-// Loads ../deflate again in a new vm context, as jest loads each test file's
+// Loads websocket-extensions-rs/deflate again in a new vm context, as jest loads each test file's
 // modules: the package's JavaScript evaluated in that context (its own
 // globalThis), the addon and Node's modules from the real require (one addon
 // exports object for all contexts), Buffer and Uint8Array from this one, as
@@ -63,7 +63,7 @@ function copyInContext () {
     wrapper(module.exports, localRequire, module, file, dir)
     return module.exports
   }
-  return { deflate: load(path.join(ROOT, 'deflate.js')), context }
+  return { deflate: load(require.resolve('websocket-extensions-rs/deflate')), context }
 }
 
 function run (session, dir, message) {

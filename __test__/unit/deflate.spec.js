@@ -15,8 +15,10 @@ const { Worker } = require('worker_threads')
 const zlib = require('zlib')
 
 const ROOT = path.resolve(__dirname, '..', '..')
+// The file behind `websocket-extensions-rs/deflate`, for the children and workers below.
+const DEFLATE = require.resolve('websocket-extensions-rs/deflate')
 const Extensions = require('../..')
-const deflate = require('../../deflate')
+const deflate = require('websocket-extensions-rs/deflate')
 const Original = require('websocket-extensions-original')
 const pmd = require('permessage-deflate')
 const { SIZES, randomText, compressibleText, compressibleBinary, WINDOW_BITS, ZLIB_WINDOW_BITS, windowOptions } = require('../support/messages')
@@ -937,7 +939,7 @@ describe('permessage-deflate (native)', function () {
       const script = `
         const crypto = require('crypto');
         const Extensions = require(${JSON.stringify(ROOT)});
-        const deflate = require(${JSON.stringify(path.join(ROOT, 'deflate'))});
+        const deflate = require(${JSON.stringify(DEFLATE)});
         const client = new Extensions(); client.add(deflate);
         const server = new Extensions(); server.add(deflate);
         client.activate(server.generateResponse(client.generateOffer()));
@@ -965,7 +967,7 @@ describe('permessage-deflate (native)', function () {
     const workerCode = `
       const { parentPort, workerData } = require('worker_threads');
       const Extensions = require(workerData.root);
-      const deflate = require(workerData.root + '/deflate');
+      const deflate = require(workerData.deflate);
       const client = new Extensions(); client.add(deflate);
       const server = new Extensions(); server.add(deflate);
       client.activate(server.generateResponse(client.generateOffer()));
@@ -986,7 +988,7 @@ describe('permessage-deflate (native)', function () {
 
     const runWorker = (input) =>
       new Promise((resolve, reject) => {
-        const worker = new Worker(workerCode, { eval: true, workerData: { root: ROOT, input } })
+        const worker = new Worker(workerCode, { eval: true, workerData: { root: ROOT, deflate: DEFLATE, input } })
         let result = null
         worker.on('message', (m) => { result = m })
         worker.on('error', reject)
@@ -1026,13 +1028,14 @@ describe('permessage-deflate (native)', function () {
 const zlib = require('zlib');
         const crypto = require('crypto');
         const root = ${JSON.stringify(ROOT)};
+        const deflatePath = ${JSON.stringify(DEFLATE)};
         const Extensions = require(root);
-        const deflate = require(root + '/deflate');
+        const deflate = require(deflatePath);
         const code = ${JSON.stringify(`
           const { parentPort, workerData } = require('worker_threads');
           const crypto = require('crypto');
           const Extensions = require(workerData.root);
-          const deflate = require(workerData.root + '/deflate');
+          const deflate = require(workerData.deflate);
           const client = new Extensions(); client.add(deflate);
           const server = new Extensions(); server.add(deflate);
           client.activate(server.generateResponse(client.generateOffer()));
@@ -1065,7 +1068,7 @@ const zlib = require('zlib');
           const compressed = await compressedFresh(crypto.randomBytes(8 * 1024 * 1024));
           const inflight = [];
           for (const delay of [0, 0, 20, 100]) {
-            const worker = new Worker(code, { eval: true, workerData: { root, compressed } });
+            const worker = new Worker(code, { eval: true, workerData: { root, deflate: deflatePath, compressed } });
             const [m] = await require('events').once(worker, 'message');
             inflight.push(m.inflight);
             if (delay) await sleep(delay);

@@ -8,7 +8,7 @@
 
 const assert = require('assert/strict')
 const Extensions = require('../..')
-const deflate = require('../../deflate')
+const deflate = require('websocket-extensions-rs/deflate')
 const Original = require('websocket-extensions-original')
 const permessageDeflate = require('permessage-deflate')
 

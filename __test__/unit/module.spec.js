@@ -21,7 +21,7 @@ describe('module shape', () => {
   })
 
   itNew('require(pkg + "/parser") exports parseHeader and serializeParams', () => {
-    const exported = require('../../parser')
+    const exported = require('websocket-extensions-rs/parser')
     assert.equal(typeof exported.parseHeader, 'function')
     assert.equal(typeof exported.serializeParams, 'function')
     assert.deepEqual(exported.parseHeader('a; b=1').map((o) => [o.name, { ...o.params }]),

@@ -9,7 +9,7 @@
 // path (_runAhead) and the adoption of a message that ran ahead (_adoptChain).
 // docs/ARCHITECTURE.md follows one message through it.
 
-const native = require('../../binding')
+const native = require('../binding')
 const { DeflateSession, processMessage } = require('../deflate')
 const { Entry, Call, Chain } = require('./records')
 

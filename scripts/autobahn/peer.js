@@ -51,7 +51,7 @@ function logError (message) {
 function fayeStack (impl) {
   let deflate, expected
   if (impl === 'ours') {
-    deflate = require(path.join(ROOT, 'deflate'))
+    deflate = require('websocket-extensions-rs/deflate')
     expected = require.resolve(ROOT)
   } else {
     expected = require.resolve('websocket-extensions-original')

@@ -96,7 +96,7 @@ const main = async () => {
   console.log(JSON.stringify({
     container: path.relative(process.cwd(), fromDriver),
     direct: path.relative(process.cwd(), require.resolve('websocket-extensions-rs')),
-    // The native addons this process loaded: built from source beside binding.js, or
+    // The native addons this process loaded: built from source beside lib/binding.js, or
     // from a prebuilt platform package.
     addons: Object.keys(require.cache).filter((file) => file.endsWith('.node')).map((file) => path.relative(process.cwd(), file)),
     header,

@@ -1,8 +1,10 @@
-// Compiled with `tsc --noEmit` by types.spec.js: the declarations must
-// describe a realistic use of the package.
-import Extensions = require('../../..')
-import { parseHeader, serializeParams } from '../../../parser'
-import deflate = require('../../../deflate')
+// Compiled with `tsc --noEmit` by types.spec.js in a project that has the
+// package in node_modules, under each module resolution: the declarations
+// must describe a realistic use of the package, reached by its name as a
+// CommonJS consumer writes it.
+import Extensions = require('websocket-extensions-rs')
+import { parseHeader, serializeParams } from 'websocket-extensions-rs/parser'
+import deflate = require('websocket-extensions-rs/deflate')
 
 interface Tagged extends Extensions.Message { tags: string[] }
 

@@ -10,7 +10,7 @@
 const assert = require('assert/strict')
 const http = require('http')
 const WebSocket = require('faye-websocket')
-const deflate = require('../../../deflate')
+const deflate = require('websocket-extensions-rs/deflate')
 const { small, large } = require('./pairs')
 
 const CLIENTS = 3

@@ -13,7 +13,7 @@ const path = require('path')
 
 const ROOT = path.join(__dirname, '..', '..', '..')
 const Extensions = require(ROOT)
-const deflate = require(path.join(ROOT, 'deflate'))
+const deflate = require('websocket-extensions-rs/deflate')
 
 const MiB = 1024 * 1024
 

@@ -1,7 +1,7 @@
-// Type declarations for websocket-extensions-rs/deflate: the native
-// permessage-deflate extension (RFC 7692), with the options of the npm package
-// permessage-deflate 0.1.7.
-import Extensions = require('./index')
+// Type declarations for websocket-extensions-rs/deflate, for require and
+// import alike: the native permessage-deflate extension (RFC 7692), with the
+// options of the npm package permessage-deflate 0.1.7.
+import Extensions = require('../../index')
 
 declare namespace deflate {
   /**
@@ -62,7 +62,7 @@ declare namespace deflate {
    * from the Rust struct that fills it (src/deflate_binding.rs), where each
    * field is documented. Bytes of state follow zlib's documented formulas.
    */
-  type DeflateStats = import('./binding').DeflateStats
+  type DeflateStats = import('../binding').DeflateStats
 
   /**
    * One connection's permessage-deflate session. Containers call these

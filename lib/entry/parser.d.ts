@@ -1,5 +1,5 @@
-// Type declarations for websocket-extensions-rs/parser.
-import Extensions = require('./index')
+// Type declarations for websocket-extensions-rs/parser (require and import).
+import Extensions = require('../../index')
 
 /** Parses a `Sec-WebSocket-Extensions` header; null, undefined and '' give []. */
 export function parseHeader (header: string | null | undefined): Extensions.Offer[]

@@ -1,7 +1,8 @@
-// Compiled with `tsc --noEmit` by types.spec.js as an ES module under
-// `moduleResolution: nodenext`: the package's `exports` map must give
-// `import` users the types of all three entry points. The package imports
-// itself by name, as a consumer would.
+// Compiled with `tsc --noEmit` by types.spec.js beside usage.ts: an ES module
+// that imports all three entry points by the package's name, as a consumer
+// writes it. The package's files are CommonJS, so the default import is
+// module.exports, with its namespace of types; ./parser's functions also come
+// by name.
 import Extensions from 'websocket-extensions-rs'
 import deflate from 'websocket-extensions-rs/deflate'
 import parser, { parseHeader, serializeParams } from 'websocket-extensions-rs/parser'
@@ -13,4 +14,5 @@ const offer: string | null = exts.generateOffer()
 const parsed: Extensions.Offer[] = parseHeader('permessage-deflate; client_max_window_bits')
 const line: string = serializeParams('permessage-deflate', { server_no_context_takeover: true })
 const same: typeof parseHeader = parser.parseHeader
-console.log(offer, parsed, line, same)
+const stats: deflate.DeflateStats = deflate.stats()
+console.log(offer, parsed, line, same, stats.liveStateBytes)
