@@ -233,6 +233,13 @@ export interface DeflateStats {
    */
   sharedHits: number
   sharedMisses: number
+  /**
+   * The same for messages compressed on the offload workers, whose
+   * cache is the process's: hits include waiting for another worker
+   * compressing the same message (coalescing).
+   */
+  workerSharedHits: number
+  workerSharedMisses: number
 }
 
 /**
