@@ -21,6 +21,7 @@
 //
 //   node bench/echo.js [--connections=1000] [--seconds=30] [--rate=1]
 //     [--size=150] [--impls=ours,original,ws] [--modes=default,none]
+//     [--runs=1]        each configuration this many times, in turn; medians
 //     [--ours-options='{"liveStates":100000}']  options of this package's
 //                       deflate, for every mode
 //     [--base=DIR]      a checkout of this package built in DIR, as the
@@ -232,14 +233,32 @@ async function main () {
   console.log(`Echo: ${connections} connections, each sending a ${size} B JSON event ${rate}/s for ${seconds} s; ` +
     'server CPU µs per echoed message (user + system, all threads) / KiB of server RSS per connection; ' +
     'server and clients in separate processes on 127.0.0.1' + (oursOptions !== '{}' ? `; this package's deflate with ${oursOptions}` : ''))
+  // --runs=N: every configuration N times, in turn (so that a change in
+  // the machine's load falls on all of them), and the median of each.
+  const runs = Number(option('runs', 1))
+  const results = new Map()
+  for (let run = 0; run < runs; run++) {
+    for (const impl of impls) {
+      for (const mode of modes) {
+        const r = await measure(impl, mode, connections, seconds, rate, size)
+        const key = impl + ' ' + mode
+        if (!results.has(key)) results.set(key, [])
+        results.get(key).push(r)
+        if (runs > 1) console.error(`run ${run + 1}: ${key} ${r.cpuUsPerMessage.toFixed(1)} µs`)
+      }
+    }
+  }
+  const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
+  console.log(runs > 1 ? `\nMedians of ${runs} runs.` : '')
   console.log('\n| server | ' + modes.map((m) => MODES[m]).join(' | ') + ' |')
   console.log('| --- |' + modes.map(() => ' --- |').join(''))
   for (const impl of impls) {
-    const cells = []
-    for (const mode of modes) {
-      const r = await measure(impl, mode, connections, seconds, rate, size)
-      cells.push(`${r.cpuUsPerMessage.toFixed(1)} µs / ${Math.round(r.rssKiBPerConnection)} KiB`)
-    }
+    const cells = modes.map((mode) => {
+      const rs = results.get(impl + ' ' + mode)
+      const cpu = median(rs.map((r) => r.cpuUsPerMessage))
+      const rss = median(rs.map((r) => r.rssKiBPerConnection))
+      return `${cpu.toFixed(1)} µs / ${Math.round(rss)} KiB`
+    })
     console.log(`| ${LABELS[impl]} | ${cells.join(' | ')} |`)
   }
 }

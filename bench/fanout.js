@@ -17,6 +17,7 @@
 //
 //   node bench/fanout.js [--subscribers=500,5000] [--sizes=100,600,16384]
 //     [--impls=ours,original,ws] [--modes=default,nct,none] [--messages=100]
+//     [--runs=1]        each configuration this many times, in turn; medians
 //     [--budget=MiB]   (fewer messages where subscribers x size is large:
 //                       at most this much is delivered per configuration)
 //     [--ours-options='{"liveStates":100000}']  options of this package's
@@ -197,19 +198,31 @@ async function main () {
   const modes = list('modes', 'default,nct,none')
   const most = Number(option('messages', 100))
   const budget = Number(option('budget', 256)) * 1048576
+  const runs = Number(option('runs', 1))
   console.log('Fan-out: server CPU µs per delivered message (user + system, all threads), server and clients in separate processes on 127.0.0.1')
   for (const n of subscribers) {
     for (const size of sizes) {
       const messages = Math.max(3, Math.min(most, Math.floor(budget / (n * size))))
       console.log(`\n${n} subscribers, ${size} B messages, ${messages} published\n`)
+      // --runs=N: every configuration N times, in turn (a change in the
+      // machine's load falls on all of them), and the median of each.
+      const results = new Map()
+      for (let run = 0; run < runs; run++) {
+        for (const impl of impls) {
+          for (const mode of modes) {
+            const r = await measure(impl, mode, n, size, messages)
+            const key = impl + ' ' + mode
+            if (!results.has(key)) results.set(key, [])
+            results.get(key).push(r.cpuUsPerDelivery)
+          }
+        }
+      }
+      const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
+      if (runs > 1) console.log(`Medians of ${runs} runs.\n`)
       console.log('| server | ' + modes.map((m) => MODES[m]).join(' | ') + ' |')
       console.log('| --- |' + modes.map(() => ' --- |').join(''))
       for (const impl of impls) {
-        const cells = []
-        for (const mode of modes) {
-          const r = await measure(impl, mode, n, size, messages)
-          cells.push(r.cpuUsPerDelivery.toFixed(1))
-        }
+        const cells = modes.map((mode) => median(results.get(impl + ' ' + mode)).toFixed(1))
         console.log(`| ${LABELS[impl]} | ${cells.join(' | ')} |`)
       }
     }
