@@ -85,7 +85,7 @@ function server (impl, mode) {
   if (mode !== 'none') {
     const base = impl === 'ours'
       ? require('websocket-extensions-rs/deflate')
-      : impl === 'base' ? require(require('path').resolve(process.env.BENCH_BASE, 'deflate')) : require('permessage-deflate')
+      : impl === 'base' ? require(baseDeflate(process.env.BENCH_BASE)) : require('permessage-deflate')
     const extra = impl !== 'original' ? JSON.parse(process.env.ECHO_OURS_OPTIONS || '{}') : {}
     extensions = [base.configure({ ...extra, ...(mode === 'nct' ? { noContextTakeover: true } : {}) })]
   }
@@ -273,4 +273,12 @@ if (require.main === module) {
   } else {
     main().catch((error) => { console.error(error); process.exit(1) })
   }
+}
+
+// The --base checkout's ./deflate, as its package.json's exports map names
+// it: a path, or conditions in checkouts from before lib/entry/.
+function baseDeflate (dir) {
+  const path = require('path')
+  const target = require(path.resolve(dir, 'package.json')).exports['./deflate']
+  return path.resolve(dir, typeof target === 'string' ? target : target.require.default)
 }

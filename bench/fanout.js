@@ -94,7 +94,7 @@ function server (impl, mode) {
   if (mode !== 'none') {
     const base = impl === 'ours'
       ? require('websocket-extensions-rs/deflate')
-      : impl === 'base' ? require(require('path').resolve(process.env.BENCH_BASE, 'deflate')) : require('permessage-deflate')
+      : impl === 'base' ? require(baseDeflate(process.env.BENCH_BASE)) : require('permessage-deflate')
     // --ours-options='{"liveStates":100000}': options of this package's
     // deflate (and of --base's), on top of the mode's.
     const extra = impl !== 'original' ? JSON.parse(process.env.FANOUT_OURS_OPTIONS || '{}') : {}
@@ -241,3 +241,11 @@ if (require.main === module) {
 }
 
 module.exports = { payloads }
+
+// The --base checkout's ./deflate, as its package.json's exports map names
+// it: a path, or conditions in checkouts from before lib/entry/.
+function baseDeflate (dir) {
+  const path = require('path')
+  const target = require(path.resolve(dir, 'package.json')).exports['./deflate']
+  return path.resolve(dir, typeof target === 'string' ? target : target.require.default)
+}
