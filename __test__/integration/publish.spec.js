@@ -5,7 +5,7 @@
 // the JavaScript, the declarations, the install script and the Rust sources it builds
 // from where no platform package matches; nothing of the tests, benchmarks, fuzzing,
 // docs, examples, CI or build output. Each platform package (npm/<platform>/, as
-// `napi create-npm-dirs` made it) carries its addon, README and package.json only.
+// `napi create-npm-dirs` made it) carries its addon, README, LICENSE and package.json only.
 
 const assert = require('assert/strict')
 const fs = require('fs')
@@ -18,7 +18,7 @@ const pkg = require('../../package.json')
 // Today (0.1.0): 45 files, 546,118 bytes unpacked, 140,195 in the tarball; the Rust
 // sources are most of it (core/src about 346 KB). One stray addon would add 1.3-1.6 MB.
 const MAIN_UNPACKED_LIMIT = 800 * 1000
-// Today, linux-x64-gnu: 3 files, 1,260,774 bytes unpacked (603,488 packed) with the
+// Today, linux-x64-gnu: 3 files (4 with the LICENSE), 1,260,774 bytes unpacked (603,488 packed) with the
 // glibc 2.17 build of npm run build:platforms; this machine's own build is 1.6 MB.
 const PLATFORM_UNPACKED_LIMIT = 4 * 1000 * 1000
 
@@ -130,10 +130,13 @@ describe('what is published', function () {
         else assert.equal(manifest.libc, undefined)
         for (const field of COPIED_FIELDS) assert.deepEqual(manifest[field], pkg[field], field)
         assert.ok(fs.existsSync(path.join(root, 'npm', platform, 'README.md')), 'README.md')
+        // npm packs a LICENSE whatever `files` says; MIT asks for its notice
+        // in every copy, and the addon is one.
+        assert.deepEqual(fs.readFileSync(path.join(root, 'npm', platform, 'LICENSE')), fs.readFileSync(path.join(root, 'LICENSE')))
       })
     }
 
-    it('npm/linux-x64-gnu packed with an addon (in a copy) holds the addon, README.md and package.json, and nothing else', function () {
+    it('npm/linux-x64-gnu packed with an addon (in a copy) holds the addon, README.md, LICENSE and package.json, and nothing else', function () {
       const platform = 'linux-x64-gnu'
       const addon = `${pkg.napi.binaryName}.${platform}.node`
       // The glibc 2.17 build of npm run build:platforms where it ran, else this machine's
@@ -149,7 +152,7 @@ describe('what is published', function () {
         fs.writeFileSync(path.join(tmp, 'stray.txt'), 'not published\n')
         fs.copyFileSync(source, path.join(tmp, addon))
         const packed = packDryRun(tmp)
-        assert.deepEqual(packed.files.map((file) => file.path).sort(), ['README.md', addon, 'package.json'].sort())
+        assert.deepEqual(packed.files.map((file) => file.path).sort(), ['LICENSE', 'README.md', addon, 'package.json'].sort())
         const sizes = `${packed.entryCount} files, ${packed.unpackedSize} bytes unpacked, ${packed.size} packed (addon from ${path.relative(root, source)})`
         console.log(`      ${packed.name}@${packed.version}: ${sizes}`)
         assert.ok(packed.unpackedSize <= PLATFORM_UNPACKED_LIMIT, sizes)
