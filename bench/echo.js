@@ -13,11 +13,7 @@
 // the end minus RSS before the first connection, divided by N). Every echo
 // is checked against what was sent.
 //
-// Servers: this package and websocket-extensions 0.2.0 + permessage-deflate
-// 0.1.7 under faye-websocket 0.11.4 (the server child makes websocket-driver
-// load the original for `original`), and ws 8's own server (threshold 0,
-// so it compresses messages of every size, as the others do). Modes: the
-// deflate at its defaults, the server without context takeover, no deflate.
+// Servers and modes: bench/server-shape.js.
 //
 //   node bench/echo.js [--connections=1000] [--seconds=30] [--rate=1]
 //     [--size=150] [--impls=ours,original,ws] [--modes=default,none]
@@ -28,87 +24,37 @@
 //                       implementation `base` (--impls=base,ours): before
 //                       and after a change, side by side in one run
 
-const { spawn } = require('child_process')
+const { LABELS, MODES, options, serve, measure, connect, median } = require('./server-shape')
 
 const args = process.argv.slice(2)
-const option = (name, fallback) => {
-  const arg = args.find((a) => a.startsWith('--' + name + '='))
-  return arg === undefined ? fallback : arg.slice(arg.indexOf('=') + 1)
-}
-const list = (name, fallback) => String(option(name, fallback)).split(',')
+const { option, list } = options(args)
 
 // ---------------------------------------------------------------- server
 function server (impl, mode) {
-  const http = require('http')
   const baseRss = process.memoryUsage().rss
   let mark = null
   let echoed = 0
-  const onMessage = (from, text, send) => {
-    if (text === 'R') {
-      mark = process.cpuUsage()
-      echoed = 0
-      send(from, 'ok')
-    } else if (text === 'S') {
-      const used = process.cpuUsage(mark)
-      send(from, JSON.stringify({ cpuUs: used.user + used.system, echoed, rss: process.memoryUsage().rss, baseRss }))
-    } else {
-      echoed++
-      send(from, text)
+  serve(impl, mode, (from, send) => ({
+    message (text) {
+      if (text === 'R') {
+        mark = process.cpuUsage()
+        echoed = 0
+        send(from, 'ok')
+      } else if (text === 'S') {
+        const used = process.cpuUsage(mark)
+        send(from, JSON.stringify({ cpuUs: used.user + used.system, echoed, rss: process.memoryUsage().rss, baseRss }))
+      } else {
+        echoed++
+        send(from, text)
+      }
     }
-  }
-  const listening = (port) => process.stdout.write(port + '\n')
-
-  if (impl === 'ws') {
-    const { WebSocketServer } = require('ws')
-    const perMessageDeflate = mode === 'none' ? false : { threshold: 0, serverNoContextTakeover: mode === 'nct' }
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate })
-    wss.on('connection', (ws) => {
-      ws.on('message', (data) => onMessage(ws, data.toString(), (to, text) => to.send(text)))
-    })
-    wss.on('listening', () => listening(wss.address().port))
-    return
-  }
-  if (impl === 'original' || impl === 'base') {
-    // websocket-driver requires 'websocket-extensions', which this
-    // project's override makes this package: give it the original, or
-    // the checkout of this package in --base (built there).
-    const Module = require('module')
-    const resolve = Module._resolveFilename
-    const path = require('path')
-    const target = impl === 'original' ? 'websocket-extensions-original' : path.resolve(process.env.BENCH_BASE)
-    Module._resolveFilename = function (request, ...rest) {
-      return resolve.call(this, request === 'websocket-extensions' ? target : request, ...rest)
-    }
-  }
-  const WebSocket = require('faye-websocket')
-  let extensions = []
-  if (mode !== 'none') {
-    const base = impl === 'ours'
-      ? require('websocket-extensions-rs/deflate')
-      : impl === 'base' ? require(baseDeflate(process.env.BENCH_BASE)) : require('permessage-deflate')
-    const extra = impl !== 'original' ? JSON.parse(process.env.ECHO_OURS_OPTIONS || '{}') : {}
-    extensions = [base.configure({ ...extra, ...(mode === 'nct' ? { noContextTakeover: true } : {}) })]
-  }
-  const httpServer = http.createServer()
-  httpServer.on('upgrade', (req, socket, body) => {
-    if (!WebSocket.isWebSocket(req)) return socket.destroy()
-    const ws = new WebSocket(req, socket, body, [], { extensions })
-    ws.on('message', (event) => onMessage(ws, event.data, (to, text) => to.send(text)))
-  })
-  httpServer.listen(0, '127.0.0.1', () => listening(httpServer.address().port))
+  }))
 }
 
 // --------------------------------------------------------------- clients
 async function clients (port, connections, seconds, rate, size, mode) {
-  const WebSocket = require('ws')
   const corpus = require('./corpus')
-  const url = 'ws://127.0.0.1:' + port
-  const perMessageDeflate = mode !== 'none'
-  const open = () => new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate })
-    ws.once('open', () => resolve(ws))
-    ws.once('error', reject)
-  })
+  const open = () => connect(port, { perMessageDeflate: mode !== 'none' })
   const socks = []
   for (let i = 0; i < connections; i += 100) {
     const batch = []
@@ -182,46 +128,6 @@ async function clients (port, connections, seconds, rate, size, mode) {
   }
 }
 
-// ---------------------------------------------------------------- runner
-function run (args) {
-  const env = { ...process.env, ECHO_OURS_OPTIONS: option('ours-options', '{}'), BENCH_BASE: option('base', '') }
-  return spawn(process.execPath, [__filename, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env })
-}
-
-async function measure (impl, mode, connections, seconds, rate, size) {
-  const srv = run(['--server', impl, mode])
-  const port = await new Promise((resolve, reject) => {
-    let out = ''
-    srv.stdout.on('data', (chunk) => {
-      out += chunk
-      if (out.includes('\n')) resolve(Number(out.trim()))
-    })
-    srv.on('exit', (code) => reject(new Error(impl + ' server exited with ' + code)))
-  })
-  try {
-    const cli = run(['--clients', port, connections, seconds, rate, size, mode].map(String))
-    let out = ''
-    cli.stdout.on('data', (chunk) => { out += chunk })
-    const code = await new Promise((resolve) => cli.on('exit', resolve))
-    if (code !== 0) throw new Error('clients exited with ' + code)
-    const result = JSON.parse(out)
-    if (result.wrong !== 0 || result.echoed !== result.sent) {
-      throw new Error(`${impl} ${mode}: ${result.wrong} wrong echoes, ${result.echoed} echoed of ${result.sent} sent`)
-    }
-    return result
-  } finally {
-    srv.kill()
-  }
-}
-
-const LABELS = {
-  ours: 'websocket-extensions-rs (faye-websocket)',
-  original: 'websocket-extensions 0.2.0 + permessage-deflate 0.1.7 (faye-websocket)',
-  ws: 'ws 8 server',
-  base: 'websocket-extensions-rs at --base (faye-websocket)'
-}
-const MODES = { default: 'deflate, defaults', nct: 'deflate, server without context takeover', none: 'no deflate' }
-
 async function main () {
   const connections = Number(option('connections', 1000))
   const seconds = Number(option('seconds', 30))
@@ -240,7 +146,10 @@ async function main () {
   for (let run = 0; run < runs; run++) {
     for (const impl of impls) {
       for (const mode of modes) {
-        const r = await measure(impl, mode, connections, seconds, rate, size)
+        const r = await measure(__filename, option, impl, mode, [connections, seconds, rate, size, mode])
+        if (r.wrong !== 0 || r.echoed !== r.sent) {
+          throw new Error(`${impl} ${mode}: ${r.wrong} wrong echoes, ${r.echoed} echoed of ${r.sent} sent`)
+        }
         const key = impl + ' ' + mode
         if (!results.has(key)) results.set(key, [])
         results.get(key).push(r)
@@ -248,7 +157,6 @@ async function main () {
       }
     }
   }
-  const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
   console.log(runs > 1 ? `\nMedians of ${runs} runs.` : '')
   console.log('\n| server | ' + modes.map((m) => MODES[m]).join(' | ') + ' |')
   console.log('| --- |' + modes.map(() => ' --- |').join(''))
@@ -273,12 +181,4 @@ if (require.main === module) {
   } else {
     main().catch((error) => { console.error(error); process.exit(1) })
   }
-}
-
-// The --base checkout's ./deflate, as its package.json's exports map names
-// it: a path, or conditions in checkouts from before lib/entry/.
-function baseDeflate (dir) {
-  const path = require('path')
-  const target = require(path.resolve(dir, 'package.json')).exports['./deflate']
-  return path.resolve(dir, typeof target === 'string' ? target : target.require.default)
 }

@@ -15,6 +15,18 @@ const describeNative = process.env.WSX_IMPL === 'original' ? describe.skip : des
 
 const message = (n) => Buffer.from(JSON.stringify([{ channel: '/chat/room', data: { n, text: 'hello everyone, '.repeat(20) } }]))
 
+// Writing into one subscriber's bytes changes no other's, and every other
+// subscriber's client decodes its bytes to the payload.
+async function unsharedAndDecoded (subscribers, wires, payload) {
+  const copy = Buffer.from(wires[1].data)
+  wires[0].data.fill(0)
+  assert.deepEqual(wires[1].data, copy)
+  for (let i = 1; i < subscribers.length; i++) {
+    const got = await pass(subscribers[i].client, 'processIncomingMessage', frame(wires[i].data, true))
+    assert.ok(got.data.equals(payload))
+  }
+}
+
 describeNative('broadcast: compress once for many connections', function () {
   afterEach(function () {
     kept.length = 0
@@ -32,14 +44,7 @@ describeNative('broadcast: compress once for many connections', function () {
     assert.equal(after.sharedMisses - before.sharedMisses, 1)
     assert.equal(after.sharedHits - before.sharedHits, 499)
     for (const w of wires) assert.equal(w.rsv1, true)
-    // Writing into one subscriber's bytes changes no other's.
-    const copy = Buffer.from(wires[1].data)
-    wires[0].data.fill(0)
-    assert.deepEqual(wires[1].data, copy)
-    for (let i = 1; i < subscribers.length; i++) {
-      const got = await pass(subscribers[i].client, 'processIncomingMessage', frame(wires[i].data, true))
-      assert.ok(got.data.equals(payload))
-    }
+    await unsharedAndDecoded(subscribers, wires, payload)
   })
 
   it('with context takeover only the first message of each connection is shared; later ones are compressed per connection and still decode', async function () {
@@ -74,13 +79,7 @@ describeNative('broadcast: compress once for many connections', function () {
     assert.equal(after.workerSharedMisses - before.workerSharedMisses, 1)
     assert.equal(after.workerSharedHits - before.workerSharedHits, 39)
     assert.equal(after.sharedMisses - before.sharedMisses, 0)
-    const copy = Buffer.from(wires[1].data)
-    wires[0].data.fill(0)
-    assert.deepEqual(wires[1].data, copy)
-    for (let i = 1; i < subscribers.length; i++) {
-      const got = await pass(subscribers[i].client, 'processIncomingMessage', frame(wires[i].data, true))
-      assert.ok(got.data.equals(payload))
-    }
+    await unsharedAndDecoded(subscribers, wires, payload)
   })
 
   it('different parameters never share', async function () {
