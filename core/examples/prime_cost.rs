@@ -64,8 +64,12 @@ const RULES: [Rule; 7] = [
     ("4 KiB", |_| Some(4096)),
     ("2 KiB", |_| Some(2048)),
     ("1 KiB", |_| Some(1024)),
-    ("8 x message, 1 to 8 KiB", |len| Some((len * 8).clamp(1024, HISTORY))),
-    ("16 x message, 2 to 8 KiB", |len| Some((len * 16).clamp(2048, HISTORY))),
+    ("8 x message, 1 to 8 KiB", |len| {
+        Some((len * 8).clamp(1024, HISTORY))
+    }),
+    ("16 x message, 2 to 8 KiB", |len| {
+        Some((len * 16).clamp(2048, HISTORY))
+    }),
     ("live (never rests)", |_| None),
 ];
 
@@ -89,7 +93,11 @@ fn main() {
                         pooled.reset();
                         let history = &histories[s];
                         let n = prime.min(history.len());
-                        if n > 0 && pooled.set_dictionary(&history[history.len() - n..]).is_err() {
+                        if n > 0
+                            && pooled
+                                .set_dictionary(&history[history.len() - n..])
+                                .is_err()
+                        {
                             panic!("set_dictionary failed");
                         }
                         let produced = compress(&mut pooled, message, &mut out);
