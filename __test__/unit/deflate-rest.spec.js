@@ -91,6 +91,26 @@ describe('permessage-deflate sessions at rest (issue 10)', function () {
     client.close(); server.close()
   })
 
+  it('restHistory bounds what a resting compressor keeps to prime with; the peer decodes every message', async function () {
+    const data = json(2, 3000)
+    for (const restHistory of [0, 1024, 32768]) {
+      const ext = deflate.configure({ liveStates: 0, restHistory })
+      const { client, server } = pair(ext)
+      const before = deflate.stats().historyBytes
+      for (let i = 0; i < 3; i++) {
+        const wire = await run(client, 'out', { rsv1: false, opcode: 1, data: Buffer.from(data) })
+        assert.deepEqual((await run(server, 'in', { rsv1: true, opcode: 1, data: wire.data })).data, data)
+      }
+      // The server's decompressor keeps its window, as it must; the
+      // client's compressor at most restHistory.
+      const held = deflate.stats().historyBytes - before
+      assert.equal(held, 3 * data.length + Math.min(3 * data.length, restHistory), `restHistory ${restHistory}`)
+      client.close(); server.close()
+    }
+    assert.throws(() => deflate.configure({ restHistory: 32769 }), { message: 'Invalid value for option restHistory: 32769 (expected an integer from 0 to 32768)' })
+    assert.throws(() => deflate.configure({ restHistory: -1 }), { message: 'Invalid value for option restHistory: -1 (expected an integer from 0 to 32768)' })
+  })
+
   it('liveStates bounds the live states of a thread, least recently used resting first', async function () {
     const ext = deflate.configure({ liveStates: 2 })
     const pairs = [0, 1, 2, 3].map(() => pair(ext))

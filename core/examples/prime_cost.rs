@@ -10,7 +10,7 @@
 //! take turns over the messages, as a server's connections do, and each
 //! rests after every message: a pooled state is reset, primed with the last
 //! N bytes of the session's history (its last 8 KiB of plaintext, as
-//! `COMPRESSOR_HISTORY` keeps), and compresses the message with a sync
+//! `restHistory` keeps by default), and compresses the message with a sync
 //! flush. Prints, for each rule of N, the compression ratio and the time
 //! per message; "live" is twenty sessions that never rest, for comparison.
 //! Wall time on a quiet machine: compare the rows of one run.

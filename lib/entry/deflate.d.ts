@@ -37,11 +37,15 @@ declare namespace deflate {
     threshold?: number
     /**
      * How many sessions of a thread keep their zlib states between messages.
-     * After each message the least recently used sessions beyond this number
-     * rest: they give their states back and keep only their history (the last
-     * window of what they sent and received), and their next message primes a
-     * state from it. The peer sees no difference. The budget of the session that
-     * just worked applies. An integer from 0 to 2^32 - 1; default 64.
+     * How many sessions of a thread keep their zlib states between messages.
+     * Beyond it sessions rest: they give their states back and keep only
+     * their history (the last window of what they received, and up to
+     * `restHistory` bytes of what they sent), and their next message primes a
+     * state from it. The peer sees no difference. When the budget is full, a
+     * session that woke for a message rests again after it, unless it was
+     * used more recently than the least recently used live session, which
+     * then rests instead. The budget of the session that just worked applies.
+     * An integer from 0 to 2^32 - 1; default 64.
      */
     liveStates?: number
     /**
@@ -55,6 +59,14 @@ declare namespace deflate {
      * 2^32 - 1; 0: never (no timer). Default 30000.
      */
     restAfter?: number
+    /**
+     * How many bytes of what it sent a resting session's compressor keeps,
+     * to prime its next state with when it wakes (at most its window).
+     * Priming hashes every byte, so less makes waking cheaper and compresses
+     * messages across a rest a little worse; the peer sees an ordinary stream
+     * either way. An integer from 0 to 32768; default 8192.
+     */
+    restHistory?: number
   }
 
   /**

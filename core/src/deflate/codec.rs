@@ -261,14 +261,15 @@ pub struct CodecStats {
     pub history_bytes: usize,
 }
 
-/// The most a resting compressor keeps of what it sent, to prime its next
-/// state with (issue 17: a cold message should cost close to a hot one).
-/// Priming hashes every byte it is given, so a full 32 KiB window made each
-/// wake-up cost several times the message; the peer's decompressor still
-/// keeps its whole window, and a compressor may refer to less of it than it
-/// could, so the stream stays valid, losing only matches further back than
-/// this across a rest. bench/HISTORY.md has the measurement.
-pub const COMPRESSOR_HISTORY: usize = 8 * 1024;
+// How much a resting compressor keeps of what it sent, to prime its next
+// state with, is the `restHistory` option (default
+// `config::DEFAULT_REST_HISTORY`, 8 KiB; issue 17: a cold message should
+// cost close to a hot one). Priming hashes every byte it is given, so a full
+// 32 KiB window made each wake-up cost several times the message; the peer's
+// decompressor still keeps its whole window, and a compressor may refer to
+// less of it than it could, so the stream stays valid, losing only matches
+// further back than this across a rest. bench/HISTORY.md has the
+// measurements.
 
 /// Compresses our outgoing messages.
 ///
@@ -297,6 +298,9 @@ pub struct Compressor {
     history: History,
     /// Whether the current stream has sent anything (context takeover).
     started: bool,
+    /// At most how much of what it sent it keeps to prime with
+    /// (`restHistory`).
+    rest_history: usize,
     bytes_in: u64,
     bytes_out: u64,
 }
@@ -368,15 +372,23 @@ impl Compressor {
             deflate: None,
             history: History::default(),
             started: false,
+            rest_history: super::config::DEFAULT_REST_HISTORY,
             bytes_in: 0,
             bytes_out: 0,
         }
     }
 
+    /// The compressor keeping at most `bytes` of what it sent to prime its
+    /// next state with after a rest (`restHistory`).
+    pub fn with_rest_history(mut self, bytes: usize) -> Compressor {
+        self.rest_history = bytes;
+        self
+    }
+
     /// How much of what it sent the compressor keeps to prime its next
-    /// state with: its window, up to [`COMPRESSOR_HISTORY`].
+    /// state with: its window, up to its `restHistory`.
     fn window_size(&self) -> usize {
-        (1usize << self.config.window_bits.unsigned_abs()).min(COMPRESSOR_HISTORY)
+        (1usize << self.config.window_bits.unsigned_abs()).min(self.rest_history)
     }
 
     /// Compresses one whole message.
@@ -1321,6 +1333,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn rest_history_bounds_what_a_resting_compressor_keeps_and_the_stream_stays_valid() {
+        let messages = conversation(40);
+        let mut sizes = Vec::new();
+        for rest_history in [0, 1, 1024, 8 * 1024, 32 * 1024] {
+            for window_bits in [9u8, 12, 15] {
+                let params = session_params(window_bits, true);
+                let mut compressor = Compressor::new(&params).with_rest_history(rest_history);
+                let peer_bits = window_bits.max(9);
+                let mut peer = Decompress::new_with_window_bits(false, peer_bits);
+                let mut history = Vec::new();
+                let mut total = 0;
+                for (i, input) in messages.iter().enumerate() {
+                    let message = compressor.compress(input).unwrap();
+                    total += message.len();
+                    assert!(
+                        peer_inflate(&mut peer, &message) == *input,
+                        "{rest_history} {window_bits} {i}"
+                    );
+                    let farthest = puff::farthest_match(&message, &mut history).unwrap();
+                    assert!(farthest <= 1 << window_bits, "{window_bits}: {farthest}");
+                    compressor.rest();
+                    let held = compressor.stats().history_bytes;
+                    assert!(
+                        held <= rest_history.min(1 << window_bits),
+                        "{rest_history} {window_bits}: {held}"
+                    );
+                }
+                if window_bits == 15 {
+                    sizes.push(total);
+                }
+            }
+        }
+        // More history primed, better compression across rests.
+        assert!(sizes.windows(2).all(|w| w[1] <= w[0]), "{sizes:?}");
+        assert!(sizes[0] > sizes[3], "{sizes:?}");
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct DeflateConfig {
     /// `restAfter`: milliseconds after its last message at which a session
     /// rests whatever the budget; 0 never.
     pub rest_after: u64,
+    /// `restHistory`: how many bytes of what it sent a resting compressor
+    /// keeps, and primes its next state with (at most its window).
+    pub rest_history: usize,
 }
 
 /// The default `liveStates`: see the README's memory figures.
@@ -67,6 +70,14 @@ pub const DEFAULT_LIVE_STATES: usize = 64;
 
 /// The default `restAfter`, in milliseconds: see the README.
 pub const DEFAULT_REST_AFTER: u64 = 30_000;
+
+/// The default `restHistory`, in bytes: priming hashes every byte, and a
+/// few KiB keep most of what context takeover gains across a rest
+/// (bench/HISTORY.md, "How much history to prime").
+pub const DEFAULT_REST_HISTORY: usize = 8 * 1024;
+
+/// The largest `restHistory`: DEFLATE's largest window.
+pub const MAX_REST_HISTORY: i32 = 32 * 1024;
 
 impl Default for DeflateConfig {
     /// Node's zlib defaults: `Z_DEFAULT_COMPRESSION`, `Z_DEFAULT_MEMLEVEL`, `Z_DEFAULT_STRATEGY`.
@@ -82,6 +93,7 @@ impl Default for DeflateConfig {
             threshold: 0,
             live_states: DEFAULT_LIVE_STATES,
             rest_after: DEFAULT_REST_AFTER,
+            rest_history: DEFAULT_REST_HISTORY,
         }
     }
 }
@@ -149,10 +161,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The keys permessage-deflate 0.1.7 accepts, and this package's own
-/// (`threshold`, `liveStates`, `restAfter`). `zlib` there replaces Node's zlib module;
+/// (`threshold`, `liveStates`, `restAfter`, `restHistory`). `zlib` there replaces Node's zlib module;
 /// here it is accepted for compatibility and ignored, since the compression
 /// runs natively.
-pub const VALID_OPTIONS: [&str; 11] = [
+pub const VALID_OPTIONS: [&str; 12] = [
     "level",
     "memLevel",
     "strategy",
@@ -164,6 +176,7 @@ pub const VALID_OPTIONS: [&str; 11] = [
     "threshold",
     "liveStates",
     "restAfter",
+    "restHistory",
 ];
 
 impl DeflateConfig {
@@ -214,6 +227,15 @@ impl DeflateConfig {
                 "threshold" => config.threshold = count(value, "threshold")?,
                 "liveStates" => config.live_states = count(value, "liveStates")?,
                 "restAfter" => config.rest_after = count(value, "restAfter")? as u64,
+                "restHistory" => {
+                    config.rest_history = integer(
+                        value,
+                        "restHistory",
+                        0,
+                        MAX_REST_HISTORY,
+                        "an integer from 0 to 32768",
+                    )? as usize
+                }
                 _ => {} // "zlib"
             }
         }
@@ -310,6 +332,7 @@ mod tests {
             ("threshold", Number(128.0)),
             ("liveStates", Number(0.0)),
             ("restAfter", Number(250.0)),
+            ("restHistory", Number(2048.0)),
         ])
         .unwrap();
         assert_eq!(
@@ -325,6 +348,7 @@ mod tests {
                 threshold: 128,
                 live_states: 0,
                 rest_after: 250,
+                rest_history: 2048,
             }
         );
     }
@@ -350,6 +374,14 @@ mod tests {
             (4.0, Strategy::Fixed),
         ] {
             assert_eq!(configure(&[("strategy", Number(n))]).unwrap().strategy, s);
+        }
+        for n in [0, 1, 8192, 32768] {
+            assert_eq!(
+                configure(&[("restHistory", Number(n as f64))])
+                    .unwrap()
+                    .rest_history,
+                n
+            );
         }
         for n in 8..=15u8 {
             let c = configure(&[
@@ -389,6 +421,9 @@ mod tests {
             ("liveStates", Number(f64::INFINITY), "Invalid value for option liveStates: Infinity (expected an integer from 0 to 4294967295)"),
             ("restAfter", Number(-1.0), "Invalid value for option restAfter: -1 (expected an integer from 0 to 4294967295)"),
             ("restAfter", Other("string".into()), "Invalid value for option restAfter: a value of type string (expected an integer from 0 to 4294967295)"),
+            ("restHistory", Number(32769.0), "Invalid value for option restHistory: 32769 (expected an integer from 0 to 32768)"),
+            ("restHistory", Number(-1.0), "Invalid value for option restHistory: -1 (expected an integer from 0 to 32768)"),
+            ("restHistory", Number(0.5), "Invalid value for option restHistory: 0.5 (expected an integer from 0 to 32768)"),
         ];
         for (key, value, message) in table {
             assert_eq!(

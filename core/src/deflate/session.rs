@@ -161,7 +161,9 @@ impl Session {
 
     fn start(&mut self, params: &SessionParams) {
         self.lanes = Some(Lanes {
-            outgoing: Lane::new(Deflater(Compressor::new(params))),
+            outgoing: Lane::new(Deflater(
+                Compressor::new(params).with_rest_history(self.config.rest_history),
+            )),
             incoming: Lane::new(Inflater {
                 codec: Decompressor::new(params),
                 max_len: self.max_len,
