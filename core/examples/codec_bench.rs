@@ -19,24 +19,12 @@
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use std::time::Instant;
 use websocket_extensions_core::deflate::{Compressor, Decompressor};
-use websocket_extensions_core::test_support::session_params;
+use websocket_extensions_core::test_support::{corpus_messages, session_params};
 
 const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// Runs every message through one engine; returns the compressed bytes.
 type RoundTrip = fn(&[Vec<u8>]) -> usize;
-
-fn read_messages(file: &str) -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let mut messages = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        messages.push(bytes[at + 4..at + 4 + len].to_vec());
-        at += 4 + len;
-    }
-    messages
-}
 
 /// flate2 on zlib-rs: one compressor and one decompressor, as a connection
 /// with context takeover keeps them. Returns the compressed size.
@@ -84,7 +72,7 @@ fn main() {
         .expect("usage: codec_bench ROUNDS FILE...");
     let files: Vec<String> = args.collect();
     for file in &files {
-        let messages = read_messages(file);
+        let messages = corpus_messages(file);
         let bytes: usize = messages.iter().map(Vec::len).sum();
         let engines: [(&str, RoundTrip); 2] =
             [("flate2", flate2_round_trip), ("core", core_round_trip)];

@@ -16,6 +16,7 @@
 //! Wall time on a quiet machine: compare the rows of one run.
 
 use std::time::Instant;
+use websocket_extensions_core::test_support::corpus_messages;
 use zlib_rs::{Deflate, DeflateConfig, DeflateFlush, Method, Strategy};
 
 const HISTORY: usize = 8 * 1024;
@@ -44,19 +45,6 @@ fn compress(deflate: &mut Deflate, input: &[u8], out: &mut Vec<u8>) -> usize {
     (deflate.total_out() - before) as usize
 }
 
-fn read_messages(file: &str) -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let mut messages = Vec::new();
-    let mut at = 0;
-    while at + 4 <= bytes.len() {
-        let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-        let end = at + 4 + len as usize;
-        messages.push(bytes[at + 4..end].to_vec());
-        at = end;
-    }
-    messages
-}
-
 type Rule = (&'static str, fn(usize) -> Option<usize>);
 
 const RULES: [Rule; 7] = [
@@ -75,7 +63,7 @@ const RULES: [Rule; 7] = [
 
 fn main() {
     for file in std::env::args().skip(1) {
-        let messages = read_messages(&file);
+        let messages = corpus_messages(&file);
         for (name, rule) in RULES {
             let mut histories: Vec<Vec<u8>> = vec![Vec::new(); SESSIONS];
             let mut live: Vec<Deflate> = (0..SESSIONS)

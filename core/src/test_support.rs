@@ -86,3 +86,25 @@ pub fn configs(window_bits: &[Option<u8>]) -> Vec<DeflateConfig> {
     }
     all
 }
+
+/// The messages of a file bench/corpus.js wrote (`writeFile`): for each, its
+/// length as a little-endian u32, then its bytes. Panics, naming the file,
+/// when it cannot be read or is cut short.
+pub fn corpus_messages(file: &str) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut messages = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let header = bytes.get(at..at + 4);
+        let len = header.map(|h| u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize);
+        let end = len
+            .map(|len| at + 4 + len)
+            .filter(|&end| end <= bytes.len());
+        let Some(end) = end else {
+            panic!("{file}: cut short at byte {at}");
+        };
+        messages.push(bytes[at + 4..end].to_vec());
+        at = end;
+    }
+    messages
+}

@@ -37,7 +37,6 @@ declare namespace deflate {
     threshold?: number
     /**
      * How many sessions of a thread keep their zlib states between messages.
-     * How many sessions of a thread keep their zlib states between messages.
      * Beyond it sessions rest: they give their states back and keep only
      * their history (the last window of what they received, and up to
      * `restHistory` bytes of what they sent), and their next message primes a

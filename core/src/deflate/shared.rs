@@ -39,16 +39,29 @@ pub const CACHE_ENTRIES: usize = 64;
 /// Payloads larger than this are compressed as usual and not kept.
 pub const CACHE_MAX_INPUT: usize = 256 * 1024;
 
-struct Entry {
+/// What a result is kept under: the zlib parameters and the payload, both
+/// compared in full; the hash only finds the candidates.
+struct Key {
     config: zlib_rs::DeflateConfig,
     hash: u64,
     input: Vec<u8>,
+}
+
+impl Key {
+    fn is(&self, config: &zlib_rs::DeflateConfig, hash: u64, input: &[u8]) -> bool {
+        self.hash == hash && self.config == *config && self.input.as_slice() == input
+    }
+}
+
+/// One result in a JavaScript thread's cache.
+struct Entry {
+    key: Key,
     output: Vec<u8>,
 }
 
 impl Entry {
     fn bytes(&self) -> usize {
-        self.input.len() + self.output.len()
+        self.key.input.len() + self.output.len()
     }
 }
 
@@ -83,7 +96,7 @@ impl Cache {
         let at = self
             .entries
             .iter()
-            .rposition(|e| e.hash == hash && e.config == *config && e.input.as_slice() == input)?;
+            .rposition(|e| e.key.is(config, hash, input))?;
         // The most recently used goes last.
         let entry = self.entries.remove(at)?;
         let output = entry.output.clone();
@@ -106,23 +119,20 @@ impl Cache {
 /// The workers' cache holds as much as four threads' caches would.
 pub const WORKERS_CACHE_BYTES: usize = 4 * CACHE_BYTES;
 
+// Every payload kept fits the workers' budget.
+const _: () = assert!(CACHE_MAX_INPUT <= WORKERS_CACHE_BYTES);
+
 /// One result in the workers' cache: being computed by one worker, or done.
 struct Flight {
     id: u64,
-    config: zlib_rs::DeflateConfig,
-    hash: u64,
-    input: Vec<u8>,
+    key: Key,
     /// `None` while a worker computes it.
     output: Option<Vec<u8>>,
 }
 
 impl Flight {
     fn bytes(&self) -> usize {
-        self.input.len() + self.output.as_ref().map_or(0, Vec::len)
-    }
-
-    fn is(&self, config: &zlib_rs::DeflateConfig, hash: u64, input: &[u8]) -> bool {
-        self.hash == hash && self.config == *config && self.input.as_slice() == input
+        self.key.input.len() + self.output.as_ref().map_or(0, Vec::len)
     }
 }
 
@@ -195,51 +205,38 @@ fn coalesced<E>(
     compress: impl FnOnce() -> Result<Vec<u8>, E>,
 ) -> Result<Vec<u8>, E> {
     let mut flights = workers();
-    let id = loop {
-        match flights
-            .entries
-            .iter()
-            .position(|f| f.is(&config, key, input))
-        {
-            Some(at) if flights.entries[at].output.is_some() => {
-                flights.hits += 1;
-                let Some(flight) = flights.entries.remove(at) else {
-                    break None;
-                };
-                let output = flight.output.clone();
+    // A result done is copied; one being computed is waited for.
+    while let Some(at) = flights
+        .entries
+        .iter()
+        .position(|f| f.key.is(&config, key, input))
+    {
+        if let Some(output) = flights.entries[at].output.clone() {
+            flights.hits += 1;
+            // The most recently used goes last.
+            if let Some(flight) = flights.entries.remove(at) {
                 flights.entries.push_back(flight);
-                if let Some(output) = output {
-                    return Ok(output);
-                }
             }
-            Some(_) => {
-                flights = LANDED.wait(flights).unwrap_or_else(PoisonError::into_inner);
-            }
-            None => {
-                flights.misses += 1;
-                let id = flights.next_id;
-                flights.next_id += 1;
-                if input.len() <= WORKERS_CACHE_BYTES {
-                    let flight = Flight {
-                        id,
-                        config,
-                        hash: key,
-                        input: input.to_vec(),
-                        output: None,
-                    };
-                    flights.bytes += flight.bytes();
-                    flights.entries.push_back(flight);
-                    flights.trim();
-                    break Some(id);
-                }
-                break None;
-            }
+            return Ok(output);
         }
+        flights = LANDED.wait(flights).unwrap_or_else(PoisonError::into_inner);
+    }
+    flights.misses += 1;
+    let id = flights.next_id;
+    flights.next_id += 1;
+    let flight = Flight {
+        id,
+        key: Key {
+            config,
+            hash: key,
+            input: input.to_vec(),
+        },
+        output: None,
     };
+    flights.bytes += flight.bytes();
+    flights.entries.push_back(flight);
+    flights.trim();
     drop(flights);
-    let Some(id) = id else {
-        return compress();
-    };
     let pending = Pending(id);
     let output = compress()?;
     let mut flights = workers();
@@ -263,17 +260,16 @@ pub fn compressed_once<E>(
     input: &[u8],
     compress: impl FnOnce() -> Result<Vec<u8>, E>,
 ) -> Result<Vec<u8>, E> {
-    if crate::offload::on_worker() {
-        if input.len() > CACHE_MAX_INPUT {
-            return compress();
-        }
-        return coalesced(config, hash(input), input, compress);
-    }
-    let enabled = ENABLED.try_with(|e| e.get()).unwrap_or(false);
-    if !enabled || input.len() > CACHE_MAX_INPUT {
+    if input.len() > CACHE_MAX_INPUT {
         return compress();
     }
     let key = hash(input);
+    if crate::offload::on_worker() {
+        return coalesced(config, key, input, compress);
+    }
+    if !ENABLED.try_with(|e| e.get()).unwrap_or(false) {
+        return compress();
+    }
     let found = CACHE
         .try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
@@ -292,9 +288,11 @@ pub fn compressed_once<E>(
     }
     let output = compress()?;
     let entry = Entry {
-        config,
-        hash: key,
-        input: input.to_vec(),
+        key: Key {
+            config,
+            hash: key,
+            input: input.to_vec(),
+        },
         output: output.clone(),
     };
     if entry.bytes() <= CACHE_BYTES {
@@ -390,9 +388,11 @@ mod tests {
         let b = b"payload b".to_vec();
         CACHE.with(|cache| {
             cache.borrow_mut().keep(Entry {
-                config: config(6),
-                hash: hash(&b),
-                input: a.clone(),
+                key: Key {
+                    config: config(6),
+                    hash: hash(&b),
+                    input: a.clone(),
+                },
                 output: b"wrong".to_vec(),
             })
         });
