@@ -18,6 +18,9 @@
 //   node bench/echo.js [--connections=1000] [--seconds=30] [--rate=1]
 //     [--size=150] [--impls=ours,original,ws] [--modes=default,none]
 //     [--runs=1]        each configuration this many times, in turn; medians
+//     [--warmup=1]      messages each client sends (and has echoed) before
+//                       the measured run: 60 gives every session 9 KB of
+//                       history, as a connection a minute old has
 //     [--ours-options='{"liveStates":100000}']  options of this package's
 //                       deflate, for every mode
 //     [--base=DIR]      a checkout of this package built in DIR, as the
@@ -52,7 +55,7 @@ function server (impl, mode) {
 }
 
 // --------------------------------------------------------------- clients
-async function clients (port, connections, seconds, rate, size, mode) {
+async function clients (port, connections, seconds, rate, size, mode, warmup) {
   const corpus = require('./corpus')
   const open = () => connect(port, { perMessageDeflate: mode !== 'none' })
   const socks = []
@@ -65,7 +68,7 @@ async function clients (port, connections, seconds, rate, size, mode) {
   const answer = () => new Promise((resolve) => control.once('message', (data) => resolve(data.toString())))
 
   // Distinct messages: each client sends its own slice of the corpus.
-  const perClient = Math.ceil((seconds + 2) * rate) + 1
+  const perClient = Math.ceil((seconds + 2) * rate) + warmup
   const texts = corpus.messages(size, connections * perClient, size).map(String)
   let wrong = 0
   let received = 0
@@ -87,9 +90,11 @@ async function clients (port, connections, seconds, rate, size, mode) {
     check()
   })
 
-  // Warm-up: every client sends once and has its echo.
-  for (let i = 0; i < connections; i++) send(i)
-  await drained()
+  // Warm-up: every client sends `warmup` times and has its echoes.
+  for (let round = 0; round < warmup; round++) {
+    for (let i = 0; i < connections; i++) send(i)
+    await drained()
+  }
 
   // The run: client i is due at i / (connections * rate) s into each period.
   control.send('R')
@@ -136,9 +141,11 @@ async function main () {
   const impls = list('impls', 'ours,original,ws')
   const modes = list('modes', 'default,none')
   const oursOptions = option('ours-options', '{}')
+  const warmup = Number(option('warmup', 1))
   console.log(`Echo: ${connections} connections, each sending a ${size} B JSON event ${rate}/s for ${seconds} s; ` +
     'server CPU µs per echoed message (user + system, all threads) / KiB of server RSS per connection; ' +
-    'server and clients in separate processes on 127.0.0.1' + (oursOptions !== '{}' ? `; this package's deflate with ${oursOptions}` : ''))
+    'server and clients in separate processes on 127.0.0.1' +
+    (warmup !== 1 ? `; each client sent ${warmup} messages before the run` : '') + (oursOptions !== '{}' ? `; this package's deflate with ${oursOptions}` : ''))
   // --runs=N: every configuration N times, in turn (so that a change in
   // the machine's load falls on all of them), and the median of each.
   const runs = Number(option('runs', 1))
@@ -146,7 +153,7 @@ async function main () {
   for (let run = 0; run < runs; run++) {
     for (const impl of impls) {
       for (const mode of modes) {
-        const r = await measure(__filename, option, impl, mode, [connections, seconds, rate, size, mode])
+        const r = await measure(__filename, option, impl, mode, [connections, seconds, rate, size, mode, warmup])
         if (r.wrong !== 0 || r.echoed !== r.sent) {
           throw new Error(`${impl} ${mode}: ${r.wrong} wrong echoes, ${r.echoed} echoed of ${r.sent} sent`)
         }
@@ -175,7 +182,7 @@ if (require.main === module) {
   if (args[0] === '--server') server(args[1], args[2])
   else if (args[0] === '--clients') {
     const [port, connections, seconds, rate, size] = args.slice(1, 6).map(Number)
-    clients(port, connections, seconds, rate, size, args[6]).then(
+    clients(port, connections, seconds, rate, size, args[6], Number(args[7] || 1)).then(
       (result) => { process.stdout.write(JSON.stringify(result)) },
       (error) => { console.error(error); process.exit(1) })
   } else {

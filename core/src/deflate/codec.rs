@@ -18,6 +18,7 @@
 use super::config::Strategy;
 use super::distance::{self, Refused};
 use super::negotiate::SessionParams;
+use std::collections::VecDeque;
 use std::fmt;
 use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush, Status};
 
@@ -89,38 +90,57 @@ fn zlib_strategy(strategy: Strategy) -> zlib_rs::Strategy {
 }
 
 /// The last bytes of a stream (at most a window's worth): what a state
-/// resting between messages keeps, to be primed with again. It may grow to
-/// twice the window while live, so that trimming it moves each byte about
-/// once.
+/// resting between messages keeps, to be primed with again. A ring of at
+/// most the window: a message adds its bytes and drops as many of the
+/// oldest, so neither a session that keeps sending nor one that rests after
+/// every message moves or reallocates its history per message (issue 17:
+/// trimming and shrinking a plain vector at every rest cost a reallocation
+/// per message). Priming makes it contiguous first.
 #[derive(Default)]
 struct History {
-    bytes: Vec<u8>,
+    bytes: VecDeque<u8>,
 }
 
 impl History {
     fn push(&mut self, data: &[u8], window: usize) {
-        if data.len() >= window {
-            self.bytes.clear();
-            self.bytes.extend_from_slice(&data[data.len() - window..]);
-            return;
+        let data = &data[data.len().saturating_sub(window)..];
+        let total = self.bytes.len() + data.len();
+        if total > window {
+            self.bytes.drain(..total - window);
         }
-        if self.bytes.len() + data.len() > 2 * window {
-            let drop = self.bytes.len() + data.len() - window;
-            self.bytes.drain(..drop);
+        let needed = self.bytes.len() + data.len();
+        if needed > self.bytes.capacity() {
+            // By half, up to the window and no further.
+            let grown = needed
+                .max(self.bytes.capacity() + self.bytes.capacity() / 2)
+                .min(window);
+            self.bytes.reserve_exact(grown - self.bytes.len());
         }
-        self.bytes.extend_from_slice(data);
+        self.bytes.extend(data);
     }
 
-    /// Down to the last `window` bytes, without spare capacity.
+    /// Down to the last `window` bytes, holding no more than that.
     fn trim(&mut self, window: usize) {
         if self.bytes.len() > window {
             self.bytes.drain(..self.bytes.len() - window);
         }
-        self.bytes.shrink_to_fit();
+        if self.bytes.capacity() > window {
+            self.bytes.shrink_to(window);
+        }
+    }
+
+    /// The last `at_most` bytes, contiguous.
+    fn last(&mut self, at_most: usize) -> &[u8] {
+        let bytes = self.bytes.make_contiguous();
+        &bytes[bytes.len().saturating_sub(at_most)..]
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
     }
 
     fn clear(&mut self) {
-        self.bytes = Vec::new();
+        self.bytes = VecDeque::new();
     }
 
     fn held(&self) -> usize {
@@ -413,8 +433,8 @@ impl Compressor {
                 return Ok(out);
             }
             let mut deflate = take_deflate(config);
-            if !self.history.bytes.is_empty() {
-                if let Err(e) = deflate.set_dictionary(&self.history.bytes) {
+            if self.history.len() > 0 {
+                if let Err(e) = deflate.set_dictionary(self.history.last(window)) {
                     self.forget();
                     return Err(CompressError(format!(
                         "cannot prime the compressor: {}",
@@ -604,8 +624,9 @@ impl Decompressor {
         if self.inflate.is_none() {
             let mut inflate = take_inflate(window_bits);
             if std::mem::take(&mut self.resting) {
-                if !self.history.bytes.is_empty() {
-                    if let Err(e) = inflate.set_dictionary(&self.history.bytes) {
+                if self.history.len() > 0 {
+                    let window = self.window_size();
+                    if let Err(e) = inflate.set_dictionary(self.history.last(window)) {
                         self.context_lost = true;
                         return Err(corrupt(&inflate, e));
                     }
