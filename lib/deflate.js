@@ -135,7 +135,9 @@ function processMessage (codec, dir, message, done) {
     return done(/** @type {Error} */ (error), null)
   }
   if (typeof result !== 'number') {
-    message.data = result
+    // Small results come as an ArrayBuffer (see answer() in
+    // src/deflate_binding.rs), viewed here as a Buffer.
+    message.data = result instanceof ArrayBuffer ? Buffer.from(result) : result
     if (dir === OUTGOING) message.rsv1 = true
     return done(null, message)
   }

@@ -37,8 +37,9 @@ type Wire = std::result::Result<Vec<u8>, (i32, String)>;
 type DoneArgs = FnArgs<(f64, i32, Option<Buffer>, Option<String>)>;
 type Tsfn = ThreadsafeFunction<Done, Unknown<'static>, DoneArgs, Status, false>;
 
-/// A message's data (copied or handed over), or a code instead of it.
-type Data<'env> = Either3<BufferSlice<'env>, Buffer, i32>;
+/// A message's data (copied into an ArrayBuffer, or handed over as a
+/// Buffer), or a code instead of it.
+type Data<'env> = Either3<ArrayBuffer<'env>, Buffer, i32>;
 
 /// Results up to this size are copied into V8's memory rather than handed
 /// over as external buffers.
@@ -451,8 +452,12 @@ fn code<'env>(entry: &mut SessionEntry, code: i32, message: String) -> Data<'env
 }
 
 /// What JavaScript gets for a message: its data, or a code. Small results
-/// are copied into a buffer V8 owns, which costs less than an external
-/// buffer with a finalizer; large ones are handed over without a copy.
+/// are copied into an ArrayBuffer V8 owns, which costs less than an external
+/// buffer with a finalizer, and which lib/deflate.js views as a Buffer
+/// (`Buffer.from`): a Buffer made here (`napi_create_buffer_copy`) gets its
+/// prototype set on a fresh object, V8's slow path, a microsecond a message
+/// in an echo server's profile (issue 17). Large ones are handed over
+/// without a copy.
 fn answer<'env, O>(
     entry: &mut SessionEntry,
     env: &'env Env,
@@ -467,7 +472,7 @@ fn answer<'env, O>(
         ),
         Some(Outcome::Queued) => Either3::C(wire::CODEC_PENDING),
         Some(Outcome::Done(result)) => match convert(result) {
-            Ok(out) if out.len() <= COPY_BELOW => Either3::A(BufferSlice::copy_from(env, &out)?),
+            Ok(out) if out.len() <= COPY_BELOW => Either3::A(ArrayBuffer::copy_from(env, &out)?),
             Ok(out) => Either3::B(Buffer::from(out)),
             Err((c, message)) => code(entry, c, message),
         },
@@ -558,7 +563,7 @@ fn process<'env, O: Send + 'static>(
     catch_unwind,
     js_name = "deflateCompress",
     ts_args_type = "id: number, data: Uint8Array, token: number",
-    ts_return_type = "Buffer | number"
+    ts_return_type = "ArrayBuffer | Buffer | number"
 )]
 pub fn deflate_compress<'env>(
     env: &'env Env,
@@ -582,7 +587,7 @@ pub fn deflate_compress<'env>(
     catch_unwind,
     js_name = "deflateDecompress",
     ts_args_type = "id: number, data: Uint8Array, token: number",
-    ts_return_type = "Buffer | number"
+    ts_return_type = "ArrayBuffer | Buffer | number"
 )]
 pub fn deflate_decompress<'env>(
     env: &'env Env,
