@@ -136,8 +136,9 @@ function processMessage (codec, dir, message, done) {
   }
   if (typeof result !== 'number') {
     // Small results come as an ArrayBuffer (see answer() in
-    // src/deflate_binding.rs), viewed here as a Buffer.
-    message.data = result instanceof ArrayBuffer ? Buffer.from(result) : result
+    // src/deflate_binding.rs), viewed here as a Buffer; large ones as a
+    // Buffer.
+    message.data = ArrayBuffer.isView(result) ? result : Buffer.from(result)
     if (dir === OUTGOING) message.rsv1 = true
     return done(null, message)
   }
