@@ -18,7 +18,9 @@
 //! times our compressor (this crate's `Compressor`) and our decompressor
 //! (`Decompressor`, inflating what a peer's compressor sent), each resting
 //! after the message or not, as the rows say:
-//! - `hot`: one session, nothing else touched: the hot loop's ceiling;
+//! - `hot`: one session, nothing else touched: the hot loop's ceiling (its
+//!   messages as far apart in the corpus as each session's in the other
+//!   rows, so that it compresses the same kind of stream);
 //! - `live`: the 1,000 sessions never rest (`liveStates` beyond them);
 //! - `resting, restHistory N`: every message wakes its session, which rests
 //!   after it (sessions beyond the `liveStates` budget).
@@ -104,7 +106,12 @@ fn main() {
             let mut other = vec![0u8; row.other_memory];
             let mut next = 0;
             let mut message = |session: &mut Session, timed: &mut [Duration; 2]| {
-                let input = &messages[next % messages.len()];
+                // Each session's messages lie about SESSIONS apart in the
+                // corpus; the one session of the hot row steps through it
+                // by a prime near SESSIONS, so that every row compresses
+                // the same kind of stream.
+                let index = if row.sessions == 1 { next * 1009 } else { next };
+                let input = &messages[index % messages.len()];
                 next += 1;
                 let (ours, peer, inflater) = session;
                 let start = Instant::now();
