@@ -43,8 +43,12 @@ declare namespace deflate {
      * state from it. The peer sees no difference. When the budget is full, a
      * session that woke for a message rests again after it, unless it was
      * used more recently than the least recently used live session, which
-     * then rests instead. The budget of the session that just worked applies.
-     * An integer from 0 to 2^32 - 1; default 64.
+     * then rests instead. A session used again only after more than this
+     * many uses of other sessions rests after that message (and after one
+     * that follows at once, such as an echo's reply), live or not: its
+     * state has gone cold, and a cold state costs more than a woken one.
+     * The budget of the session that just worked applies. An integer from 0
+     * to 2^32 - 1; default 64.
      */
     liveStates?: number
     /**
