@@ -339,7 +339,7 @@ impl LiveOrder {
     /// sessions rests itself after this message too, live or not: so many
     /// other states have been worked since that its own is cold, and a cold
     /// live state costs more than a resting one woken and primed
-    /// (core/examples/cold_cost.rs: two to three times as much with 64
+    /// (core/examples/cold_cost.rs: 1.5 to 3.5 times as much with 64
     /// sessions or more taking turns). Its next use rests it too if that
     /// comes at once (an echo's reply to the message that woke it): only a
     /// third use in a row without that gap makes it a candidate for the
@@ -894,7 +894,10 @@ mod tests {
                 order.touch_within(9, 0, None, 2, recorder(&mut rested));
             }
             assert_eq!(rested[0], 9);
-            assert!(rested[1..].iter().all(|&id| id < 2 || id == 9), "{rested:?}");
+            assert!(
+                rested[1..].iter().all(|&id| id < 2 || id == 9),
+                "{rested:?}"
+            );
             assert!(order.stamps[9].is_some());
         }
         // The rotation rested itself every time after the first round: only
