@@ -91,7 +91,8 @@ fn zlib_strategy(strategy: Strategy) -> zlib_rs::Strategy {
 
 /// The last bytes of a stream (at most a window's worth): what a state
 /// resting between messages keeps, to be primed with again. A ring of at
-/// most the window: a message adds its bytes and drops as many of the
+/// most the window, in length and capacity alike (so a resting session
+/// holds no more): a message adds its bytes and drops as many of the
 /// oldest, so neither a session that keeps sending nor one that rests after
 /// every message moves or reallocates its history per message (issue 17:
 /// trimming and shrinking a plain vector at every rest cost a reallocation
@@ -119,20 +120,9 @@ impl History {
         self.bytes.extend(data);
     }
 
-    /// Down to the last `window` bytes, holding no more than that.
-    fn trim(&mut self, window: usize) {
-        if self.bytes.len() > window {
-            self.bytes.drain(..self.bytes.len() - window);
-        }
-        if self.bytes.capacity() > window {
-            self.bytes.shrink_to(window);
-        }
-    }
-
-    /// The last `at_most` bytes, contiguous.
-    fn last(&mut self, at_most: usize) -> &[u8] {
-        let bytes = self.bytes.make_contiguous();
-        &bytes[bytes.len().saturating_sub(at_most)..]
+    /// All of it, contiguous: at most the window, as `push` keeps it.
+    fn contiguous(&mut self) -> &[u8] {
+        self.bytes.make_contiguous()
     }
 
     fn len(&self) -> usize {
@@ -434,7 +424,7 @@ impl Compressor {
             }
             let mut deflate = take_deflate(config);
             if self.history.len() > 0 {
-                if let Err(e) = deflate.set_dictionary(self.history.last(window)) {
+                if let Err(e) = deflate.set_dictionary(self.history.contiguous()) {
                     self.forget();
                     return Err(CompressError(format!(
                         "cannot prime the compressor: {}",
@@ -474,7 +464,6 @@ impl Compressor {
         if let Some(deflate) = self.deflate.take() {
             give_deflate(self.config, deflate);
         }
-        self.history.trim(self.window_size());
     }
 
     /// Frees the zlib state and the kept plaintext; the next message starts
@@ -625,8 +614,7 @@ impl Decompressor {
             let mut inflate = take_inflate(window_bits);
             if std::mem::take(&mut self.resting) {
                 if self.history.len() > 0 {
-                    let window = self.window_size();
-                    if let Err(e) = inflate.set_dictionary(self.history.last(window)) {
+                    if let Err(e) = inflate.set_dictionary(self.history.contiguous()) {
                         self.context_lost = true;
                         return Err(corrupt(&inflate, e));
                     }
@@ -703,7 +691,6 @@ impl Decompressor {
                 self.resting = true;
             }
         }
-        self.history.trim(self.window_size());
     }
 
     /// Frees the zlib state. With context takeover the peer's context goes

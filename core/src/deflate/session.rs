@@ -363,28 +363,28 @@ impl LiveOrder {
         // plus one; 0: never used).
         let cold = previous > 0 && self.next - previous > budget as u64;
         let cooled = self.cooled.get(slot).copied().unwrap_or(false);
-        if cold || cooled {
+        let rests_itself = if cold || cooled {
             if live {
                 self.forget(id);
             }
+            true
+        } else {
+            // Not admitted: woken with the budget full, and not used since
+            // the least recently used live session was.
+            !live
+                && self.order.len() >= budget
+                && previous <= self.order.keys().next().map_or(0, |&stamp| stamp + 1)
+        };
+        if rests_itself {
+            // Note the use, and rest now.
             self.note_use(slot, self.next);
             self.cooled[slot] = cold;
             self.next += 1;
             if rest(id) {
+                // (With a smaller budget than the live sessions had, some
+                // of them too.)
                 self.rest_beyond(budget, now, rest);
                 return;
-            }
-        } else if !live && self.order.len() >= budget {
-            let oldest_live = self.order.keys().next().map_or(0, |&stamp| stamp + 1);
-            if previous <= oldest_live {
-                // Not admitted: note the use, and rest now.
-                self.note_use(slot, self.next);
-                self.next += 1;
-                if rest(id) {
-                    // A smaller budget than the live sessions had.
-                    self.rest_beyond(budget, now, rest);
-                    return;
-                }
             }
         }
         self.touch(id, now, rest_after);
