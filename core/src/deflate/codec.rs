@@ -161,15 +161,16 @@ fn take_deflate(config: zlib_rs::DeflateConfig) -> Deflate {
         .try_with(|pool| {
             let mut pool = pool.try_borrow_mut().ok()?;
             let found = pool.iter().rposition(|(c, _)| *c == config)?;
-            Some(pool.swap_remove(found).1)
+            let mut deflate = pool.swap_remove(found).1;
+            deflate.reset();
+            Some(deflate)
         })
         .ok()
         .flatten()
         .unwrap_or_else(|| Deflate::new_with_config(config))
 }
 
-fn give_deflate(config: zlib_rs::DeflateConfig, mut deflate: Deflate) {
-    deflate.reset();
+fn give_deflate(config: zlib_rs::DeflateConfig, deflate: Deflate) {
     // When the pool cannot be had, the state is dropped here.
     let _ = DEFLATE_POOL.try_with(move |pool| {
         if let Ok(mut pool) = pool.try_borrow_mut() {
@@ -280,6 +281,24 @@ pub struct CodecStats {
 // less of it than it could, so the stream stays valid, losing only matches
 // further back than this across a rest. bench/HISTORY.md has the
 // measurements.
+
+/// How much of the `kept` bytes of history a waking compressor primes its
+/// state with for a message of `message` bytes: at least half of its
+/// `restHistory`, and all of it for messages of a sixteenth of it or more
+/// (512 B at the default 8 KiB).
+///
+/// Priming costs about a nanosecond per byte (zlib-rs hashes every byte
+/// into a 128 KiB table), whatever the message; what the farther half of
+/// the history gains is about 6-8% of the message's compressed size
+/// (core/examples/cold_cost.rs), so a few bytes for a small message. A
+/// suffix of what the peer holds is a valid dictionary: the compressor only
+/// refers to less of the window than it could.
+fn prime_len(kept: usize, rest_history: usize, message: usize) -> usize {
+    kept.min((rest_history / 2).max(message.saturating_mul(PRIME_PER_MESSAGE_BYTE)))
+}
+
+/// See [`prime_len`].
+const PRIME_PER_MESSAGE_BYTE: usize = 16;
 
 /// Compresses our outgoing messages.
 ///
@@ -424,7 +443,10 @@ impl Compressor {
             }
             let mut deflate = take_deflate(config);
             if self.history.len() > 0 {
-                if let Err(e) = deflate.set_dictionary(self.history.contiguous()) {
+                let history = self.history.contiguous();
+                let primed = &history
+                    [history.len() - prime_len(history.len(), self.rest_history, input.len())..];
+                if let Err(e) = deflate.set_dictionary(primed) {
                     self.forget();
                     return Err(CompressError(format!(
                         "cannot prime the compressor: {}",
@@ -1379,6 +1401,40 @@ mod tests {
         // More history primed, better compression across rests.
         assert!(sizes.windows(2).all(|w| w[1] <= w[0]), "{sizes:?}");
         assert!(sizes[0] > sizes[3], "{sizes:?}");
+    }
+
+    #[test]
+    fn a_waking_compressor_primes_half_its_rest_history_for_a_small_message_all_for_a_large_one() {
+        assert_eq!(prime_len(8192, 8192, 100), 4096);
+        assert_eq!(prime_len(8192, 8192, 300), 4800);
+        assert_eq!(prime_len(8192, 8192, 512), 8192);
+        assert_eq!(prime_len(3000, 8192, 100), 3000);
+        assert_eq!(prime_len(32768, 32768, 100), 16384);
+        assert_eq!(prime_len(0, 0, 100), 0);
+
+        // A 64-byte token sent about 6 KB ago, then unrelated bytes: a small
+        // message repeating it finds it only if the far half was primed.
+        let params = session_params(15, true);
+        let token = random_bytes(64, 99);
+        for (tail, reaches) in [(100, false), (600, true)] {
+            let mut compressor = Compressor::new(&params).with_rest_history(8192);
+            let mut peer = Decompress::new_with_window_bits(false, 15);
+            let mut history = Vec::new();
+            let mut sent = vec![token.clone()];
+            sent.extend((0..12).map(|i| random_bytes(500, i)));
+            sent.push([token.clone(), random_bytes(tail, 50)].concat());
+            let last = sent.len() - 1;
+            for (i, input) in sent.iter().enumerate() {
+                let message = compressor.compress(input).unwrap();
+                compressor.rest();
+                assert!(peer_inflate(&mut peer, &message) == *input, "{tail} {i}");
+                let farthest = puff::farthest_match(&message, &mut history).unwrap();
+                if i == last {
+                    // The token lies 6,064 bytes before the message.
+                    assert_eq!(farthest >= 6064, reaches, "{tail}: {farthest}");
+                }
+            }
+        }
     }
 
     #[test]
