@@ -21,6 +21,7 @@ use websocket_extensions_core::deflate::{
 };
 use websocket_extensions_core::offload;
 use websocket_extensions_core::parser::{params_to_json, serialize_parsed, ParamValue, Params};
+use websocket_extensions_core::pipeline::Direction;
 use websocket_extensions_core::wire;
 
 /// A job's result on its way back: the token JavaScript gave, and the data
@@ -277,14 +278,14 @@ impl DeflateExtension {
 /// After session `id` worked: the core's order and budget (see
 /// `Sessions::touch`), external memory reported to V8, and the idle timer
 /// set if it must be, once the state is no longer borrowed.
-fn touch(env: &Env, id: u32) -> Result<()> {
+fn touch(env: &Env, id: u32, dir: Direction) -> Result<()> {
     let after = state::with(|s| {
         let now = if s.sessions.needs_clock(id) {
             s.now()
         } else {
             0
         };
-        Ok(s.sessions.touch(id, now))
+        Ok(s.sessions.touch(id, dir, now))
     })?;
     report(env, after.report);
     match after.arm_timer {
@@ -577,7 +578,7 @@ pub fn deflate_compress<'env>(
     let result = process(env, id, token, compressed, |session, deliver| {
         session.compress(&data, deliver)
     });
-    touch(env, id)?;
+    touch(env, id, Direction::Outgoing)?;
     result
 }
 
@@ -598,7 +599,7 @@ pub fn deflate_decompress<'env>(
     let result = process(env, id, token, inflated, |session, deliver| {
         session.decompress(&data, deliver)
     });
-    touch(env, id)?;
+    touch(env, id, Direction::Incoming)?;
     result
 }
 

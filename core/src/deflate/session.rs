@@ -8,6 +8,7 @@ use crate::deflate::{
 };
 use crate::offload::{Codec, Inline, Job, Lane};
 use crate::parser::Params;
+use crate::pipeline::Direction;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -246,6 +247,18 @@ impl Session {
             }
             None => true,
         }
+    }
+
+    /// The bytes direction `dir` holds now (its zlib state, as zlib's
+    /// formula counts it, and its history), or `None` while a worker has it
+    /// (and before activation).
+    pub fn held(&self, dir: Direction) -> Option<usize> {
+        let lanes = self.lanes.as_ref()?;
+        let stats = match dir {
+            Direction::Outgoing => lanes.outgoing.peek(|d| d.0.stats()),
+            Direction::Incoming => lanes.incoming.peek(|i| i.codec.stats()),
+        }?;
+        Some(stats.state_bytes + stats.history_bytes)
     }
 
     /// The outgoing and incoming directions' figures, or `None` for a
