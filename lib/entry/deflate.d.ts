@@ -64,10 +64,12 @@ declare namespace deflate {
     restAfter?: number
     /**
      * How many bytes of what it sent a resting session's compressor keeps,
-     * to prime its next state with when it wakes (at most its window).
-     * Priming hashes every byte, so less makes waking cheaper and compresses
-     * messages across a rest a little worse; the peer sees an ordinary stream
-     * either way. An integer from 0 to 32768; default 8192.
+     * to prime its next state with when it wakes (at most its window): all
+     * of it for a message of a sixteenth of it or more, at least half of it
+     * for a smaller message. Priming hashes every byte, so less makes waking
+     * cheaper and compresses messages across a rest a little worse; the
+     * peer sees an ordinary stream either way. An integer from 0 to 32768;
+     * default 8192.
      */
     restHistory?: number
   }
