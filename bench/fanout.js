@@ -6,13 +6,19 @@
 // system, every thread) per delivered message, between the first publish
 // and the last delivery. Each message is published once every subscriber
 // has the one before, so the figure is the server's work per delivery, not
-// its queueing.
+// its queueing. The server then waits, between two messages, for as long as
+// the clients take to read one, which is longer when they inflate every
+// message; --interval=ms publishes one message every `ms` instead, whatever
+// the clients do, as publishers that do not wait for subscribers do, so
+// that the server waits as long between messages in every mode.
 //
 // Servers and modes: bench/server-shape.js.
 //
 //   node bench/fanout.js [--subscribers=500,5000] [--sizes=100,600,16384]
 //     [--impls=ours,original,ws] [--modes=default,nct,none] [--messages=100]
 //     [--runs=1]        each configuration this many times, in turn; medians
+//     [--interval=0]    milliseconds between two publishes (0: each once
+//                       every subscriber has the one before)
 //     [--budget=MiB]   (fewer messages where subscribers x size is large:
 //                       at most this much is delivered per configuration)
 //     [--ours-options='{"liveStates":100000}']  options of this package's
@@ -63,7 +69,7 @@ function server (impl, mode) {
 }
 
 // --------------------------------------------------------------- clients
-async function clients (port, subscribers, messages, size, mode) {
+async function clients (port, subscribers, messages, size, mode, interval) {
   const perMessageDeflate = mode !== 'none'
   const open = (options) => connect(port, options)
   const subs = []
@@ -86,13 +92,23 @@ async function clients (port, subscribers, messages, size, mode) {
     waiting = resolve
     publisher.send('P' + text)
   })
+  // --interval: every message on a timer; done once all are delivered.
+  const publishPaced = (list) => new Promise((resolve) => {
+    left = subscribers * list.length
+    waiting = resolve
+    const start = Date.now()
+    list.forEach((text, i) => {
+      setTimeout(() => publisher.send('P' + text), Math.max(0, start + i * interval - Date.now()))
+    })
+  })
   const texts = payloads(size, messages + 3)
   // Warm-up: a few messages, not counted.
   for (let i = 0; i < 3; i++) await publish(texts[messages + i])
   publisher.send('R')
   await answer()
   const start = process.hrtime.bigint()
-  for (let i = 0; i < messages; i++) await publish(texts[i])
+  if (interval > 0) await publishPaced(texts.slice(0, messages))
+  else for (let i = 0; i < messages; i++) await publish(texts[i])
   const wallNs = Number(process.hrtime.bigint() - start)
   publisher.send('S')
   const stats = JSON.parse(await answer())
@@ -108,7 +124,9 @@ async function main () {
   const most = Number(option('messages', 100))
   const budget = Number(option('budget', 256)) * 1048576
   const runs = Number(option('runs', 1))
-  console.log('Fan-out: server CPU µs per delivered message (user + system, all threads), server and clients in separate processes on 127.0.0.1')
+  const interval = Number(option('interval', 0))
+  console.log('Fan-out: server CPU µs per delivered message (user + system, all threads), server and clients in separate processes on 127.0.0.1; ' +
+    (interval > 0 ? 'one publish every ' + interval + ' ms' : 'each message published once every subscriber has the one before'))
   for (const n of subscribers) {
     for (const size of sizes) {
       const messages = Math.max(3, Math.min(most, Math.floor(budget / (n * size))))
@@ -119,7 +137,7 @@ async function main () {
       for (let run = 0; run < runs; run++) {
         for (const impl of impls) {
           for (const mode of modes) {
-            const r = await measure(__filename, option, impl, mode, [n, messages, size, mode])
+            const r = await measure(__filename, option, impl, mode, [n, messages, size, mode, interval])
             const key = impl + ' ' + mode
             if (!results.has(key)) results.set(key, [])
             results.get(key).push(r.cpuUsPerDelivery)
@@ -140,7 +158,7 @@ async function main () {
 if (require.main === module) {
   if (args[0] === '--server') server(args[1], args[2])
   else if (args[0] === '--clients') {
-    clients(Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5]).then(
+    clients(Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5], Number(args[6] || 0)).then(
       (result) => { process.stdout.write(JSON.stringify(result)) },
       (error) => { console.error(error); process.exit(1) })
   } else {

@@ -155,12 +155,13 @@ impl Sessions {
         }
     }
 
-    /// After direction `dir` of session `id` worked, at `now` (milliseconds; read only when
-    /// [`Sessions::needs_clock`] says so): it becomes the most recently
-    /// used, and the least recently used beyond its budget rest; or, when
-    /// it woke for this message while the budget is full and has not been
-    /// used since the least recently used live session was, it rests
-    /// itself ([`LiveOrder::touch_within`]).
+    /// After direction `dir` of session `id` worked, at `now`
+    /// (milliseconds; read only when [`Sessions::needs_clock`] says so): it
+    /// becomes the most recently used, and the least recently used beyond
+    /// its budget rest; or, when it woke for this message while the budget
+    /// is full and has not been used since the least recently used live
+    /// session was, it rests itself ([`LiveOrder::touch_within`]). Only
+    /// `dir`'s held bytes are read again.
     pub fn touch(&mut self, id: u32, dir: Direction, now: u64) -> AfterWork {
         let Some(entry) = self.table.get_mut(id) else {
             return AfterWork::default();
