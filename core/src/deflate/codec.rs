@@ -143,41 +143,116 @@ impl History {
 /// priming it (fresh pages), but each is large.
 const POOLED_STATES: usize = 4;
 
+/// A compression state and the configuration it was made with: the
+/// session's, but with the memLevel [`fitted`] chose.
+type State = (zlib_rs::DeflateConfig, Deflate);
+
 // The thread-locals of the codec: the pools of states given back, and the
-// scratch compressor (below). Their destructors drop zlib states and touch
+// scratch compressors (below). Their destructors drop zlib states and touch
 // nothing else; every access goes through `try_with` and `try_borrow_mut`,
 // so a session dropped while its thread's locals are being destroyed (a
 // process ending by exit(), whose thread-local destructors run in an order
 // nobody chose) frees its state instead of pooling it, and never panics.
 thread_local! {
-    static DEFLATE_POOL: std::cell::RefCell<Vec<(zlib_rs::DeflateConfig, Deflate)>> =
+    static DEFLATE_POOL: std::cell::RefCell<Vec<State>> =
         const { std::cell::RefCell::new(Vec::new()) };
     static INFLATE_POOL: std::cell::RefCell<Vec<Inflate>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn take_deflate(config: zlib_rs::DeflateConfig) -> Deflate {
+/// zlib's smallest memLevel.
+const MIN_MEM_LEVEL: i32 = 1;
+
+/// zlib-rs keeps a block's symbols in a buffer of `1 << (memLevel + 6)`
+/// entries and zeroes all of it (3 bytes an entry, 48 KiB at memLevel 8)
+/// whenever a block starts: at every reset and after every message's flush.
+/// Its hash table does not depend on memLevel, so the buffer's size only
+/// decides where a long message's blocks end. A message that fits in one
+/// block of a smaller buffer (a symbol per byte at most, and the buffer ends
+/// a block one entry before it is full) compresses to the same bytes with
+/// it, for a fraction of the clearing (`a_state_fitted_to_the_message_
+/// compresses_to_the_same_bytes` compares them at every level, strategy and
+/// boundary).
+///
+/// So a state is made with the smallest memLevel, up to the session's, whose
+/// buffer holds `len` symbols and two more (one more is the boundary: the
+/// test fails with none). Not at level 0: zlib may size stored blocks by
+/// the pending buffer, which memLevel also sizes.
+fn fitted(config: zlib_rs::DeflateConfig, len: usize) -> zlib_rs::DeflateConfig {
+    if config.level == 0 {
+        return config;
+    }
+    let mut mem_level = MIN_MEM_LEVEL;
+    while mem_level < config.mem_level && !holds(mem_level, len) {
+        mem_level += 1;
+    }
+    zlib_rs::DeflateConfig {
+        mem_level,
+        ..config
+    }
+}
+
+/// Whether a block of a state with `mem_level` holds a message of `len`
+/// bytes whole: see [`fitted`].
+fn holds(mem_level: i32, len: usize) -> bool {
+    (1usize << (mem_level + 6)) >= len.saturating_add(2)
+}
+
+/// Whether `state` compresses a message of `len` bytes to the bytes that the
+/// state [`fitted`] chose for it (`needed`) would: the same state, or one
+/// with the same parameters and a larger buffer when the message fits in
+/// one block of either (a session's memLevel caps what `fitted` chooses, so
+/// at that cap the message may not fit, and only the same memLevel ends its
+/// blocks in the same places).
+fn serves(state: &zlib_rs::DeflateConfig, needed: &zlib_rs::DeflateConfig, len: usize) -> bool {
+    state == needed
+        || (state.mem_level > needed.mem_level
+            && needed.level != 0
+            && holds(needed.mem_level, len)
+            && zlib_rs::DeflateConfig {
+                mem_level: needed.mem_level,
+                ..*state
+            } == *needed)
+}
+
+/// Of `states`, the smallest that serves `needed` for `len` bytes.
+fn smallest_serving(
+    states: &[State],
+    needed: &zlib_rs::DeflateConfig,
+    len: usize,
+) -> Option<usize> {
+    states
+        .iter()
+        .enumerate()
+        .filter(|(_, (c, _))| serves(c, needed, len))
+        .min_by_key(|(_, (c, _))| c.mem_level)
+        .map(|(i, _)| i)
+}
+
+/// A state serving `needed` for a message of `len` bytes (see [`serves`]),
+/// reset, from the pool or new.
+fn take_deflate(needed: zlib_rs::DeflateConfig, len: usize) -> State {
     DEFLATE_POOL
         .try_with(|pool| {
             let mut pool = pool.try_borrow_mut().ok()?;
-            let found = pool.iter().rposition(|(c, _)| *c == config)?;
-            let mut deflate = pool.swap_remove(found).1;
+            let found = smallest_serving(&pool, &needed, len)?;
+            let (config, mut deflate) = pool.swap_remove(found);
             deflate.reset();
-            Some(deflate)
+            Some((config, deflate))
         })
         .ok()
         .flatten()
-        .unwrap_or_else(|| Deflate::new_with_config(config))
+        .unwrap_or_else(|| (needed, Deflate::new_with_config(needed)))
 }
 
-fn give_deflate(config: zlib_rs::DeflateConfig, deflate: Deflate) {
+fn give_deflate(state: State) {
     // When the pool cannot be had, the state is dropped here.
     let _ = DEFLATE_POOL.try_with(move |pool| {
         if let Ok(mut pool) = pool.try_borrow_mut() {
             if pool.len() >= POOLED_STATES {
                 pool.remove(0);
             }
-            pool.push((config, deflate));
+            pool.push(state);
         }
     });
 }
@@ -240,9 +315,7 @@ pub fn free_thread_states() {
 pub fn thread_states_kept() -> usize {
     let pooled = DEFLATE_POOL.try_with(|p| p.borrow().len()).unwrap_or(0)
         + INFLATE_POOL.try_with(|p| p.borrow().len()).unwrap_or(0);
-    let scratch = SCRATCH
-        .try_with(|s| usize::from(s.borrow().is_some()))
-        .unwrap_or(0);
+    let scratch = SCRATCH.try_with(|s| s.borrow().len()).unwrap_or(0);
     pooled + scratch
 }
 
@@ -320,9 +393,10 @@ const PRIME_PER_MESSAGE_BYTE: usize = 16;
 pub struct Compressor {
     config: zlib_rs::DeflateConfig,
     context_takeover: bool,
-    /// The session's own state while it works (context takeover only);
-    /// given back by [`Compressor::rest`], dropped on errors.
-    deflate: Option<Deflate>,
+    /// The session's own state while it works (context takeover only), made
+    /// for the message that woke it (see [`fitted`]); given back by
+    /// [`Compressor::rest`], dropped on errors.
+    deflate: Option<State>,
     /// With context takeover: the last window's worth of what we sent.
     history: History,
     /// Whether the current stream has sent anything (context takeover).
@@ -334,11 +408,15 @@ pub struct Compressor {
     bytes_out: u64,
 }
 
+/// Scratch states a thread keeps: one for the small messages and one for the
+/// large, so that a mix of both does not make a state per message.
+const SCRATCH_STATES: usize = 2;
+
 thread_local! {
-    // One scratch state per thread (the JavaScript thread and each worker),
-    // for the configuration last used there.
-    static SCRATCH: std::cell::RefCell<Option<(zlib_rs::DeflateConfig, Deflate)>> =
-        const { std::cell::RefCell::new(None) };
+    // The scratch states of a thread (the JavaScript thread and each worker),
+    // for the configurations last used there, the most recently used last.
+    static SCRATCH: std::cell::RefCell<Vec<State>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Compresses one message with the thread's scratch state, as a stream of
@@ -352,32 +430,33 @@ fn compress_with_scratch(
     super::shared::compressed_once(config, input, || compress_alone(config, input))
 }
 
-/// Compresses one message with the thread's scratch state, for
+/// Compresses one message with a scratch state of the thread's, for
 /// [`compress_with_scratch`].
 fn compress_alone(config: zlib_rs::DeflateConfig, input: &[u8]) -> Result<Vec<u8>, CompressError> {
-    let scratch = |slot: &mut Option<(zlib_rs::DeflateConfig, Deflate)>| {
-        if slot.as_ref().is_none_or(|(c, _)| *c != config) {
-            *slot = Some((config, Deflate::new_with_config(config)));
-        }
-        let Some((_, deflate)) = slot.as_mut() else {
-            return Err(CompressError("no scratch state".to_string()));
+    let needed = fitted(config, input.len());
+    let scratch = |states: &mut Vec<State>| {
+        let (state_config, mut deflate) = match smallest_serving(states, &needed, input.len()) {
+            Some(found) => states.remove(found),
+            None => (needed, Deflate::new_with_config(needed)),
         };
-        let result = deflate_message(deflate, input);
+        let result = deflate_message(&mut deflate, input);
         if result.is_ok() {
             deflate.reset();
-        } else {
-            *slot = None;
+            if states.len() >= SCRATCH_STATES {
+                states.remove(0);
+            }
+            states.push((state_config, deflate));
         }
         result
     };
-    // Without the thread's scratch state (the thread is ending), with a
+    // Without the thread's scratch states (the thread is ending), with a
     // state of its own.
     SCRATCH
         .try_with(|cell| match cell.try_borrow_mut() {
-            Ok(mut slot) => scratch(&mut slot),
-            Err(_) => scratch(&mut None),
+            Ok(mut states) => scratch(&mut states),
+            Err(_) => scratch(&mut Vec::new()),
         })
-        .unwrap_or_else(|_| scratch(&mut None))
+        .unwrap_or_else(|_| scratch(&mut Vec::new()))
 }
 
 impl Compressor {
@@ -434,19 +513,28 @@ impl Compressor {
             return compress_with_scratch(config, input);
         }
         let window = self.window_size();
+        if !self.started {
+            let out = compress_with_scratch(config, input)?;
+            self.started = true;
+            self.history.push(input, window);
+            return Ok(out);
+        }
+        let needed = fitted(config, input.len());
+        // A live state made for smaller messages than this one goes back and
+        // a larger one is primed instead, as after a rest.
+        if let Some(state) = self
+            .deflate
+            .take_if(|(c, _)| !serves(c, &needed, input.len()))
+        {
+            give_deflate(state);
+        }
         if self.deflate.is_none() {
-            if !self.started {
-                let out = compress_with_scratch(config, input)?;
-                self.started = true;
-                self.history.push(input, window);
-                return Ok(out);
-            }
-            let mut deflate = take_deflate(config);
+            let mut state = take_deflate(needed, input.len());
             if self.history.len() > 0 {
                 let history = self.history.contiguous();
                 let primed = &history
                     [history.len() - prime_len(history.len(), self.rest_history, input.len())..];
-                if let Err(e) = deflate.set_dictionary(primed) {
+                if let Err(e) = state.1.set_dictionary(primed) {
                     self.forget();
                     return Err(CompressError(format!(
                         "cannot prime the compressor: {}",
@@ -454,9 +542,9 @@ impl Compressor {
                     )));
                 }
             }
-            self.deflate = Some(deflate);
+            self.deflate = Some(state);
         }
-        let Some(deflate) = self.deflate.as_mut() else {
+        let Some((_, deflate)) = self.deflate.as_mut() else {
             return Err(CompressError("no compression state".to_string()));
         };
         match deflate_message(deflate, input) {
@@ -483,8 +571,8 @@ impl Compressor {
     /// history it is primed with again on the next message: the peer sees
     /// one unbroken stream.
     pub fn rest(&mut self) {
-        if let Some(deflate) = self.deflate.take() {
-            give_deflate(self.config, deflate);
+        if let Some(state) = self.deflate.take() {
+            give_deflate(state);
         }
     }
 
@@ -492,8 +580,8 @@ impl Compressor {
     /// a new stream, which the peer decodes whether or not it keeps its
     /// context.
     pub fn release(&mut self) {
-        if let Some(deflate) = self.deflate.take() {
-            give_deflate(self.config, deflate);
+        if let Some(state) = self.deflate.take() {
+            give_deflate(state);
         }
         self.history.clear();
         self.started = false;
@@ -505,14 +593,9 @@ impl Compressor {
             bytes_in: self.bytes_in,
             bytes_out: self.bytes_out,
             live: self.deflate.is_some(),
-            state_bytes: if self.deflate.is_some() {
-                deflate_state_bytes(
-                    self.config.window_bits.unsigned_abs() as u8,
-                    self.config.mem_level,
-                )
-            } else {
-                0
-            },
+            state_bytes: self.deflate.as_ref().map_or(0, |(c, _)| {
+                deflate_state_bytes(c.window_bits.unsigned_abs() as u8, c.mem_level)
+            }),
             history_bytes: self.history.held(),
         }
     }
@@ -1401,6 +1484,93 @@ mod tests {
         // More history primed, better compression across rests.
         assert!(sizes.windows(2).all(|w| w[1] <= w[0]), "{sizes:?}");
         assert!(sizes[0] > sizes[3], "{sizes:?}");
+    }
+
+    /// One message compressed by a fresh state made with `config` and primed
+    /// with `dictionary`, as a waking session's is.
+    fn compressed_by(config: zlib_rs::DeflateConfig, dictionary: &[u8], input: &[u8]) -> Vec<u8> {
+        let mut deflate = Deflate::new_with_config(config);
+        deflate.set_dictionary(dictionary).unwrap();
+        deflate_message(&mut deflate, input).unwrap()
+    }
+
+    #[test]
+    fn a_state_fitted_to_the_message_compresses_to_the_same_bytes() {
+        let dictionary = json_like(3000, 7);
+        // Around every size where a block of a memLevel fills, random bytes
+        // (a literal per byte) and text (matches too).
+        let sizes: Vec<usize> = (1..=8)
+            .flat_map(|m| (-3..=1).map(move |d| ((1i64 << (m + 6)) + d) as usize))
+            .chain([0, 1, 150, 600])
+            .collect();
+        let strategies = [
+            zlib_rs::Strategy::Default,
+            zlib_rs::Strategy::Filtered,
+            zlib_rs::Strategy::HuffmanOnly,
+            zlib_rs::Strategy::Rle,
+            zlib_rs::Strategy::Fixed,
+        ];
+        let mut smaller = 0;
+        for level in 0..=9 {
+            for strategy in strategies {
+                for &len in &sizes {
+                    for input in [random_bytes(len, len as u64), json_like(len, 3)] {
+                        let input = &input[..len];
+                        for mem_level in [8, 9] {
+                            let config = zlib_rs::DeflateConfig {
+                                level,
+                                method: zlib_rs::Method::Deflated,
+                                window_bits: -15,
+                                mem_level,
+                                strategy,
+                            };
+                            let expected = compressed_by(config, &dictionary, input);
+                            let needed = fitted(config, len);
+                            assert!(needed.mem_level <= mem_level);
+                            if needed.mem_level < mem_level {
+                                smaller += 1;
+                            }
+                            let what =
+                                format!("level {level} {strategy:?} memLevel {mem_level} {len} B");
+                            assert!(
+                                compressed_by(needed, &dictionary, input) == expected,
+                                "fitted: {what}"
+                            );
+                            // A larger pooled state it serves with.
+                            for larger in needed.mem_level + 1..=9 {
+                                let state = zlib_rs::DeflateConfig {
+                                    mem_level: larger,
+                                    ..needed
+                                };
+                                if serves(&state, &needed, len) {
+                                    assert!(
+                                        compressed_by(state, &dictionary, input) == expected,
+                                        "memLevel {larger} serving: {what}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(smaller > 0);
+        // At its cap a message that does not fit is served by its own
+        // memLevel only; level 0 is never fitted.
+        let capped = zlib_rs::DeflateConfig {
+            mem_level: 2,
+            ..zlib_rs::DeflateConfig::default()
+        };
+        assert!(!serves(
+            &zlib_rs::DeflateConfig::default(),
+            &fitted(capped, 1000),
+            1000
+        ));
+        let stored = zlib_rs::DeflateConfig {
+            level: 0,
+            ..zlib_rs::DeflateConfig::default()
+        };
+        assert_eq!(fitted(stored, 10), stored);
     }
 
     #[test]
