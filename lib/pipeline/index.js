@@ -11,7 +11,7 @@
 
 const native = require('../binding')
 const { DeflateSession, processMessage } = require('../deflate')
-const { Entry, Call, Chain } = require('./records')
+const { Entry, Call, Chain, Held } = require('./records')
 
 /** @typedef {import('../../index').Extension} Extension */
 /** @typedef {import('../../index').Session<unknown>} Session */
@@ -145,6 +145,16 @@ class Pipeline {
     this._waitingClosers = 0
     this._draining = false
     this._dirty = false
+    // While the callback of a message that ran ahead runs (_deliverAhead),
+    // the one message it sent through an idle direction, if nothing else
+    // reached the core since: it runs ahead once the callback returns,
+    // instead of going through the core (see _hold).
+    this._deliveringAhead = false
+    /** @type {Held | null} */
+    this._held = null
+    // Whether a _deliverAhead below on the stack runs held messages: the
+    // ones held in the callbacks it leads to are left to it, a loop.
+    this._runningHeld = false
     // Messages and close callbacks of a container without sessions that wait
     // for the callback running now (see _passThrough).
     /** @type {Waiting[]} */
@@ -175,6 +185,7 @@ class Pipeline {
    * @param {unknown} [context]
    */
   close (callback, context) {
+    if (this._held !== null) this._submitHeld()
     this._closed = true
     if (this._cells === null || this._cells.length === 0) {
       if (!callback) return
@@ -233,16 +244,34 @@ class Pipeline {
    * @param {unknown} context
    */
   process (dir, message, callback, context) {
+    if (this._held !== null) this._submitHeld()
     if (this._closed) return
     if (this._cells === null || this._cells.length === 0) {
       this._passThrough(message, callback, context)
       return
     }
     if (this._container === null) this._owner._native()
-    if ((this._ahead & AHEAD[dir]) !== 0 && this._chains[dir] === null && !this._draining) {
-      this._runAhead(dir, message, callback, context)
-      return
+    if ((this._ahead & AHEAD[dir]) !== 0 && this._chains[dir] === null) {
+      if (!this._draining) {
+        this._runAhead(dir, message, callback, context)
+        return
+      }
+      if (this._deliveringAhead && !this._dirty) {
+        this._held = new Held(dir, message, callback, context)
+        return
+      }
     }
+    this._submit(dir, message, callback, context)
+  }
+
+  // Hands a message to the core, which runs it in order.
+  /**
+   * @param {number} dir
+   * @param {unknown} message
+   * @param {Callback} callback
+   * @param {unknown} context
+   */
+  _submit (dir, message, callback, context) {
     if (this._chains[dir] !== null) this._adoptChain(dir)
     const entry = this._allocate(dir, message, callback, context)
     const action = native.containerSubmit(/** @type {number} */ (this._container), dir, entry.slot, !this._draining)
@@ -251,6 +280,22 @@ class Pipeline {
       return
     }
     this._continue(action)
+  }
+
+  // A message sent from inside the callback of a message that ran ahead
+  // (_deliverAhead) would go to the core, as any message sent while a drain
+  // runs does, and the core would run it once the callback returns: an echo
+  // server's every reply took three more native calls that way. When the
+  // direction is idle and nothing else has reached the core during the
+  // callback, the message is held here instead and runs ahead after the
+  // callback returns, with the same result at the same moment. Anything
+  // that reaches the core first (another message, a close, an asynchronous
+  // session answering) hands the held message to the core before itself,
+  // just as it would have been handed when it came.
+  _submitHeld () {
+    const held = /** @type {Held} */ (this._held)
+    this._held = null
+    this._submit(held.dir, held.message, held.callback, held.context)
   }
 
   // A container without sessions (before negotiation, nothing negotiated, or
@@ -351,12 +396,14 @@ class Pipeline {
    */
   _deliverAhead (callback, context, message) {
     this._draining = true
+    this._deliveringAhead = true
     let failure = null
     try {
       callback.call(context, null, message)
     } catch (error) {
       failure = { error }
     }
+    this._deliveringAhead = false
     this._draining = false
     if (this._dirty) {
       this._dirty = false
@@ -367,6 +414,25 @@ class Pipeline {
         } catch (error) {
           if (failure === null) failure = { error }
         }
+      }
+    }
+    // The message held in the callback (see _submitHeld) runs now, and the
+    // ones held in its own callback after it: a loop here, however long the
+    // chain of messages sent from callbacks.
+    if (this._held !== null && !this._runningHeld) {
+      this._runningHeld = true
+      try {
+        while (this._held !== null) {
+          const held = this._held
+          this._held = null
+          try {
+            this.process(held.dir, held.message, held.callback, held.context)
+          } catch (error) {
+            if (failure === null) failure = { error }
+          }
+        }
+      } finally {
+        this._runningHeld = false
       }
     }
     if (failure !== null) throw failure.error
@@ -402,7 +468,9 @@ class Pipeline {
       call.called = true
       call.error = error
       call.message = message
-      if (!call.sync) self._continue(self._settle(call, !self._draining))
+      if (call.sync) return
+      if (self._held !== null) self._submitHeld()
+      self._continue(self._settle(call, !self._draining))
     }
     const cell = /** @type {Cell[]} */ (this._cells)[call.cell]
     try {

@@ -49,6 +49,23 @@ class Call {
   }
 }
 
+// A message sent from inside a callback of a message that ran ahead, held
+// until that callback returns to run ahead in turn (see Pipeline#_hold).
+class Held {
+  /**
+   * @param {number} dir
+   * @param {unknown} message
+   * @param {Callback} callback
+   * @param {unknown} context
+   */
+  constructor (dir, message, callback, context) {
+    this.dir = dir
+    this.message = message
+    this.callback = callback
+    this.context = context
+  }
+}
+
 // A message run through an idle direction ahead of the core (see _runAhead).
 class Chain {
   /**
@@ -65,4 +82,4 @@ class Chain {
   }
 }
 
-module.exports = { Entry, Call, Chain }
+module.exports = { Entry, Call, Chain, Held }
