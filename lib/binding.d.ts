@@ -144,13 +144,13 @@ export declare function deflateActivate(id: number, keys: Array<string>, values:
  * queued for a worker, the result goes to the offload callback with
  * `token`).
  */
-export declare function deflateCompress(id: number, data: Uint8Array, token: number): ArrayBuffer | Buffer | number
+export declare function deflateCompress(id: number, data: Uint8Array, token: number, slab: Buffer): ArrayBuffer | Buffer | number
 
 /**
  * Decompresses an incoming message, as `deflateCompress` does;
  * CODEC_TOO_LARGE and CODEC_CORRUPT are errors.
  */
-export declare function deflateDecompress(id: number, data: Uint8Array, token: number): ArrayBuffer | Buffer | number
+export declare function deflateDecompress(id: number, data: Uint8Array, token: number, slab: Buffer): ArrayBuffer | Buffer | number
 
 /**
  * Frees session `id`: it closed, or its JavaScript object was collected.

@@ -26,12 +26,19 @@ const {
   CODEC_INACTIVE: INACTIVE,
   CODEC_UNCOMPRESSED: UNCOMPRESSED,
   CODEC_DONE: DONE,
+  CODEC_IN_SLAB: IN_SLAB,
   DIR_OUTGOING: OUTGOING,
   DIR_INCOMING: INCOMING
 } = require('./wire').wire
 
 // `_codec` of a session that has closed: its native state is freed.
 const FREED = -1
+
+// A result that fits here is written here by the codec and copied out at
+// once into a Buffer of Node's pool (see answer() in src/deflate_binding.rs):
+// one per thread, under the size the pool serves (Buffer.allocUnsafe below
+// half of Buffer.poolSize), never handed to anyone.
+const slab = Buffer.allocUnsafeSlow(4095)
 
 // Results of messages processed on a worker thread come back by token to the
 // one callback the addon keeps per thread. When this file is loaded more than
@@ -128,11 +135,19 @@ function processMessage (codec, dir, message, done) {
   let result
   try {
     result = dir === OUTGOING
-      ? native.deflateCompress(codec, data, token)
-      : native.deflateDecompress(codec, data, token)
+      ? native.deflateCompress(codec, data, token, slab)
+      : native.deflateDecompress(codec, data, token, slab)
   } catch (error) {
     // The binding throws only Error objects.
     return done(/** @type {Error} */ (error), null)
+  }
+  if (typeof result === 'number' && result >= IN_SLAB) {
+    const length = result - IN_SLAB
+    const out = Buffer.allocUnsafe(length)
+    slab.copy(out, 0, 0, length)
+    message.data = out
+    if (dir === OUTGOING) message.rsv1 = true
+    return done(null, message)
   }
   if (typeof result !== 'number') {
     // Small results come as an ArrayBuffer (see answer() in

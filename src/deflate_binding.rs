@@ -46,6 +46,10 @@ type Data<'env> = Either3<ArrayBuffer<'env>, Buffer, i32>;
 /// over as external buffers.
 const COPY_BELOW: usize = 64 * 1024;
 
+/// The most of a caller's slab a result may use (see `answer`), so that a
+/// length always fits the code it is returned in.
+const SLAB_MAX: usize = 1 << 20;
+
 /// The way back of worker results, one per JavaScript thread (each
 /// `worker_thread` that loads the addon has its own), in the thread's state.
 #[derive(Default)]
@@ -452,18 +456,24 @@ fn code<'env>(entry: &mut SessionEntry, code: i32, message: String) -> Data<'env
     Either3::C(code)
 }
 
-/// What JavaScript gets for a message: its data, or a code. Small results
-/// are copied into an ArrayBuffer V8 owns, which costs less than an external
+/// What JavaScript gets for a message: its data, or a code. A result that
+/// fits in the caller's `slab` (lib/deflate.js keeps one per thread, under
+/// the size Node's Buffer pool serves) is copied into it and its length
+/// returned (`CODEC_IN_SLAB + n`): lib/deflate.js copies it out into a
+/// Buffer of Node's pool at once, which costs less than any buffer made
+/// here (an ArrayBuffer from V8's allocator was 0.2 µs a message hot and up
+/// to a microsecond in an echo server, issue 17). Other small results are
+/// copied into an ArrayBuffer V8 owns, which costs less than an external
 /// buffer with a finalizer, and which lib/deflate.js views as a Buffer
 /// (`Buffer.from`): a Buffer made here (`napi_create_buffer_copy`) gets its
-/// prototype set on a fresh object, V8's slow path, a microsecond a message
-/// in an echo server's profile (issue 17). Large ones are handed over
-/// without a copy.
+/// prototype set on a fresh object, V8's slow path. Large ones are handed
+/// over without a copy.
 fn answer<'env, O>(
     entry: &mut SessionEntry,
     env: &'env Env,
     outcome: Option<Outcome<O>>,
     convert: fn(O) -> Wire,
+    slab: &mut [u8],
 ) -> Result<Data<'env>> {
     Ok(match outcome {
         None => code(
@@ -473,6 +483,10 @@ fn answer<'env, O>(
         ),
         Some(Outcome::Queued) => Either3::C(wire::CODEC_PENDING),
         Some(Outcome::Done(result)) => match convert(result) {
+            Ok(out) if out.len() <= slab.len().min(SLAB_MAX) => {
+                slab[..out.len()].copy_from_slice(&out);
+                Either3::C(wire::CODEC_IN_SLAB + out.len() as i32)
+            }
             Ok(out) if out.len() <= COPY_BELOW => Either3::A(ArrayBuffer::copy_from(env, &out)?),
             Ok(out) => Either3::B(Buffer::from(out)),
             Err((c, message)) => code(entry, c, message),
@@ -537,6 +551,7 @@ fn process<'env, O: Send + 'static>(
     env: &'env Env,
     id: u32,
     token: f64,
+    slab: &mut [u8],
     convert: fn(O) -> Wire,
     run: impl FnOnce(&Session, &mut dyn FnMut() -> Box<dyn FnOnce(O) + Send>) -> Option<Outcome<O>>,
 ) -> Result<Data<'env>> {
@@ -552,7 +567,7 @@ fn process<'env, O: Send + 'static>(
         });
         match failed {
             Some(error) => Err(error),
-            None => answer(entry, env, outcome, convert),
+            None => answer(entry, env, outcome, convert, slab),
         }
     })
 }
@@ -563,7 +578,7 @@ fn process<'env, O: Send + 'static>(
 #[napi(
     catch_unwind,
     js_name = "deflateCompress",
-    ts_args_type = "id: number, data: Uint8Array, token: number",
+    ts_args_type = "id: number, data: Uint8Array, token: number, slab: Buffer",
     ts_return_type = "ArrayBuffer | Buffer | number"
 )]
 pub fn deflate_compress<'env>(
@@ -571,11 +586,12 @@ pub fn deflate_compress<'env>(
     id: u32,
     data: BufferSlice,
     token: f64,
+    mut slab: BufferSlice,
 ) -> Result<Data<'env>> {
     if with_session(id, |e| Ok(e.session.sends_uncompressed(data.len())))? {
         return Ok(Either3::C(wire::CODEC_UNCOMPRESSED));
     }
-    let result = process(env, id, token, compressed, |session, deliver| {
+    let result = process(env, id, token, &mut slab, compressed, |session, deliver| {
         session.compress(&data, deliver)
     });
     touch(env, id, Direction::Outgoing)?;
@@ -587,7 +603,7 @@ pub fn deflate_compress<'env>(
 #[napi(
     catch_unwind,
     js_name = "deflateDecompress",
-    ts_args_type = "id: number, data: Uint8Array, token: number",
+    ts_args_type = "id: number, data: Uint8Array, token: number, slab: Buffer",
     ts_return_type = "ArrayBuffer | Buffer | number"
 )]
 pub fn deflate_decompress<'env>(
@@ -595,8 +611,9 @@ pub fn deflate_decompress<'env>(
     id: u32,
     data: BufferSlice,
     token: f64,
+    mut slab: BufferSlice,
 ) -> Result<Data<'env>> {
-    let result = process(env, id, token, inflated, |session, deliver| {
+    let result = process(env, id, token, &mut slab, inflated, |session, deliver| {
         session.decompress(&data, deliver)
     });
     touch(env, id, Direction::Incoming)?;

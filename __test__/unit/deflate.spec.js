@@ -502,6 +502,28 @@ describe('permessage-deflate (native)', function () {
       })
     }
 
+    it('every result is a Buffer of its own: later messages, and writes to one result, change no other (results around the 4 KiB the codec hands over through its slab)', async () => {
+      const { client, server } = negotiate(deflate, deflate)
+      const results = []
+      // Random bytes compress to a few bytes more than themselves: outgoing and
+      // incoming results from 4,070 to 4,110 bytes, small ones between.
+      for (let size = 4070; size <= 4110; size++) {
+        for (const data of [crypto.randomBytes(size), compressibleText(size % 200)]) {
+          const out = message(2, data)
+          const sent = await send(client, 'out', out)
+          assert.equal(sent.error, null)
+          results.push({ data: out.data, copy: Buffer.from(out.data), label: `compressed ${size} B` })
+          const received = await send(server, 'in', onWire(out))
+          assert.equal(received.error, null)
+          assertBytes(received.message.data, data, `${size} B`)
+          results.push({ data: received.message.data, copy: Buffer.from(data), label: `inflated ${size} B` })
+        }
+      }
+      for (const r of results) assertBytes(r.data, r.copy, `${r.label}, after every later message`)
+      results.forEach((r, i) => r.data.fill(i % 251))
+      results.forEach((r, i) => assert.ok(r.data.every((b) => b === i % 251), `${r.label}: shares bytes with another result`))
+    })
+
     it('window sizes are honoured: a strict inflater with the negotiated window decodes what we send (9..15)', async () => {
       // Repeats lie 300 B to 40 KiB back, within and across messages. For 8 bits the
       // checker holds 9 (Node's zlib turns a raw 8-bit window into 9), which is also what

@@ -107,6 +107,9 @@ pub const CODEC_UNCOMPRESSED: i32 = 5;
 /// Codec result of a worker's job: the data came back (the other codes are
 /// failures).
 pub const CODEC_DONE: i32 = -1;
+/// Codec result: the data, `n` bytes, is at the start of the buffer the
+/// caller passed for it (its slab), and the result is `CODEC_IN_SLAB + n`.
+pub const CODEC_IN_SLAB: i32 = 16;
 
 /// Every number above by its name, as the binding exports them to
 /// JavaScript (`wireConstants()`).
@@ -149,6 +152,7 @@ pub const CONSTANTS: &[(&str, f64)] = &[
     ("CODEC_COMPRESS_FAILED", CODEC_COMPRESS_FAILED as f64),
     ("CODEC_UNCOMPRESSED", CODEC_UNCOMPRESSED as f64),
     ("CODEC_DONE", CODEC_DONE as f64),
+    ("CODEC_IN_SLAB", CODEC_IN_SLAB as f64),
 ];
 
 /// The answer "no action" with the pipeline's `status`: 0 down to -3.
