@@ -148,7 +148,7 @@ class Pipeline {
     // While the callback of a message that ran ahead runs (_deliverAhead),
     // the one message it sent through an idle direction, if nothing else
     // reached the core since: it runs ahead once the callback returns,
-    // instead of going through the core (see _hold).
+    // instead of going through the core (see _submitHeld).
     this._deliveringAhead = false
     /** @type {Held | null} */
     this._held = null

@@ -50,7 +50,8 @@ class Call {
 }
 
 // A message sent from inside a callback of a message that ran ahead, held
-// until that callback returns to run ahead in turn (see Pipeline#_hold).
+// until that callback returns to run ahead in turn (see
+// Pipeline#_submitHeld).
 class Held {
   /**
    * @param {number} dir
