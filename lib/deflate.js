@@ -40,6 +40,16 @@ const FREED = -1
 // half of Buffer.poolSize), never handed to anyone.
 const slab = Buffer.allocUnsafeSlow(4095)
 
+/**
+ * @param {number} length
+ * @returns {Buffer}
+ */
+function fromSlab (length) {
+  const out = Buffer.allocUnsafe(length)
+  slab.copy(out, 0, 0, length)
+  return out
+}
+
 // Results of messages processed on a worker thread come back by token to the
 // one callback the addon keeps per thread. When this file is loaded more than
 // once in a thread over one addon (jest's resetModules, require.cache cleared,
@@ -141,19 +151,14 @@ function processMessage (codec, dir, message, done) {
     // The binding throws only Error objects.
     return done(/** @type {Error} */ (error), null)
   }
-  if (typeof result === 'number' && result >= IN_SLAB) {
-    const length = result - IN_SLAB
-    const out = Buffer.allocUnsafe(length)
-    slab.copy(out, 0, 0, length)
-    message.data = out
-    if (dir === OUTGOING) message.rsv1 = true
-    return done(null, message)
-  }
-  if (typeof result !== 'number') {
-    // Small results come as an ArrayBuffer (see answer() in
+  if (typeof result !== 'number' || result >= IN_SLAB) {
+    // The smallest results come through the slab, copied out here into a
+    // Buffer of Node's pool; others as an ArrayBuffer (see answer() in
     // src/deflate_binding.rs), viewed here as a Buffer; large ones as a
     // Buffer.
-    message.data = ArrayBuffer.isView(result) ? result : Buffer.from(result)
+    message.data = typeof result === 'number'
+      ? fromSlab(result - IN_SLAB)
+      : ArrayBuffer.isView(result) ? result : Buffer.from(result)
     if (dir === OUTGOING) message.rsv1 = true
     return done(null, message)
   }

@@ -253,24 +253,27 @@ impl Session {
     /// formula counts it, and its history), or `None` while a worker has it
     /// (and before activation).
     pub fn held(&self, dir: Direction) -> Option<usize> {
+        let stats = self.lane_stats(dir)?;
+        Some(stats.state_bytes + stats.history_bytes)
+    }
+
+    /// Direction `dir`'s figures, or `None` while a worker has it (and
+    /// before activation).
+    fn lane_stats(&self, dir: Direction) -> Option<CodecStats> {
         let lanes = self.lanes.as_ref()?;
-        let stats = match dir {
+        match dir {
             Direction::Outgoing => lanes.outgoing.peek(|d| d.0.stats()),
             Direction::Incoming => lanes.incoming.peek(|i| i.codec.stats()),
-        }?;
-        Some(stats.state_bytes + stats.history_bytes)
+        }
     }
 
     /// The outgoing and incoming directions' figures, or `None` for a
     /// direction a worker has now (and for both before activation).
     pub fn stats(&self) -> (Option<CodecStats>, Option<CodecStats>) {
-        match &self.lanes {
-            Some(lanes) => (
-                lanes.outgoing.peek(|d| d.0.stats()),
-                lanes.incoming.peek(|i| i.codec.stats()),
-            ),
-            None => (None, None),
-        }
+        (
+            self.lane_stats(Direction::Outgoing),
+            self.lane_stats(Direction::Incoming),
+        )
     }
 
     /// The per-thread budget of live sessions this session's extension asks
